@@ -1,0 +1,196 @@
+"""Cost of a model under a stated protocol: params, GFLOPs, latency, memory, matmul-rate ratio.
+
+``derain-zoo benchmark --model estinet`` (or ``--all``) prints one row per model. FLOPs come from
+``torch.utils.flop_counter`` over one forward of the whole clip and are divided by the number of
+output frames; latency is the median over repeated runs after warm-up; the machine's fp32 matmul
+rate is measured in the same run, so the achieved-rate ratio is comparable across noisy machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import multiprocessing
+import platform
+import resource
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+FIELDS = (
+    "model",
+    "params_m",
+    "gflops_per_frame",
+    "latency_ms_per_frame",
+    "latency_spread_ms",
+    "fps",
+    "peak_memory_mb",
+    "achieved_gflops_s",
+    "matmul_gflops_s",
+    "matmul_ratio",
+)
+
+
+def matmul_rate(size: int = 2048, repeats: int = 5, device: str = "cpu") -> float:
+    """Measured fp32 matmul GFLOP/s of this machine at the current thread count."""
+    a = torch.randn(size, size, device=device)
+    b = torch.randn(size, size, device=device)
+    torch.mm(a, b)
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        torch.mm(a, b)
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / min(times) / 1e9
+
+
+def count_flops(model: nn.Module, clip: torch.Tensor) -> int:
+    """FLOPs of one forward over ``clip`` (multiply-add = 2 FLOPs, as torch counts them)."""
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(clip)
+    return counter.get_total_flops()
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _peak_memory_mb(device: str) -> float:
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def measure(
+    model: nn.Module,
+    input_shape: tuple[int, ...] = (1, 5, 3, 256, 256),
+    threads: int = 2,
+    repeats: int = 5,
+    warmup: int = 1,
+    device: str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> dict[str, Any]:
+    """Benchmark one network's forward on a random clip; every figure is per output frame."""
+    torch.set_num_threads(threads)
+    model = model.to(device=device, dtype=dtype).eval()
+    clip = torch.rand(*input_shape, device=device, dtype=dtype)
+    frames = input_shape[1] * input_shape[0]
+    flops = count_flops(model, clip)
+    times = []
+    with torch.no_grad():
+        for step in range(warmup + repeats):
+            _sync(device)
+            start = time.perf_counter()
+            model(clip)
+            _sync(device)
+            if step >= warmup:
+                times.append(time.perf_counter() - start)
+    per_frame = statistics.median(times) / frames
+    matmul = matmul_rate(device=device)
+    achieved = flops / frames / per_frame / 1e9
+    return {
+        "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
+        "gflops_per_frame": flops / frames / 1e9,
+        "latency_ms_per_frame": per_frame * 1e3,
+        "latency_spread_ms": (max(times) - min(times)) / frames * 1e3,
+        "fps": 1.0 / per_frame,
+        "peak_memory_mb": _peak_memory_mb(device),
+        "achieved_gflops_s": achieved,
+        "matmul_gflops_s": matmul,
+        "matmul_ratio": achieved / matmul,
+    }
+
+
+def protocol(args: argparse.Namespace) -> str:
+    """One line stating the conditions every figure was measured under."""
+    return (
+        f"input 1x{args.frames}x3x{args.size}x{args.size}, threads {args.threads}, device {args.device}, "
+        f"dtype {args.dtype}, eval mode, median of {args.repeats} runs after {args.warmup} warm-up, "
+        f"torch {torch.__version__}, {platform.processor() or platform.machine()}"
+    )
+
+
+def _benchmark_alias(alias: str, init_args: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    from derain_zoo.registry import model_registry
+
+    model = model_registry()[alias](**init_args)
+    shape = (1, args.frames, 3, args.size, args.size)
+    row = measure(model, shape, args.threads, args.repeats, args.warmup, args.device, getattr(torch, args.dtype))
+    return {"model": alias, **row}
+
+
+def _in_subprocess(alias: str, init_args: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """Run one model in a fresh process so its peak memory is its own."""
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1) as pool:
+        return pool.apply(_benchmark_alias, (alias, init_args, args))
+
+
+def format_rows(rows: list[dict[str, Any]]) -> str:
+    """A fixed-width table of benchmark rows."""
+    header = (
+        f"{'model':<16}{'params(M)':>10}{'GFLOP/frame':>13}{'ms/frame':>10}{'spread':>8}"
+        f"{'fps':>8}{'peak MB':>9}{'GFLOP/s':>9}{'matmul':>8}{'ratio':>7}"
+    )
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        lines.append(
+            f"{r['model']:<16}{r['params_m']:>10.3f}{r['gflops_per_frame']:>13.2f}{r['latency_ms_per_frame']:>10.1f}"
+            f"{r['latency_spread_ms']:>8.1f}{r['fps']:>8.2f}{r['peak_memory_mb']:>9.0f}{r['achieved_gflops_s']:>9.1f}"
+            f"{r['matmul_gflops_s']:>8.1f}{r['matmul_ratio']:>7.2f}"
+        )
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``derain-zoo benchmark``."""
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--model", help="model alias (see 'derain-zoo --help')")
+    target.add_argument("--all", action="store_true", help="every model of the zoo")
+    parser.add_argument("--init-args", default="{}", help="JSON constructor arguments (with --model)")
+    parser.add_argument("--size", type=int, default=256, help="frame height and width")
+    parser.add_argument("--frames", type=int, default=5, help="frames per clip")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--json", type=Path, help="write the rows as a JSON list")
+    parser.add_argument("--csv", type=Path, help="write the rows as CSV")
+
+
+def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Benchmark the chosen models, print the table and write the requested files."""
+    from derain_zoo.registry import UnknownNameError, model_registry, resolve
+
+    registry = model_registry()
+    if args.all:
+        aliases = list(registry)
+        init_args: dict[str, Any] = {}
+    else:
+        try:
+            resolve(args.model, registry, "model")
+        except UnknownNameError as error:
+            raise SystemExit(f"derain-zoo: error: {error}") from None
+        aliases = [next(a for a, c in registry.items() if args.model.lower() in (a, c.__name__.lower()))]
+        init_args = json.loads(args.init_args)
+    rows = [_in_subprocess(alias, init_args, args) for alias in aliases]
+    print(protocol(args))
+    print(format_rows(rows))
+    if args.json:
+        args.json.write_text(json.dumps([{**row, "protocol": protocol(args)} for row in rows], indent=2))
+    if args.csv:
+        with open(args.csv, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
+    return rows

@@ -1,0 +1,127 @@
+"""The ``derain-zoo`` command: a thin LightningCLI plus the ``benchmark`` and ``synthesize`` tools."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from derain_zoo.registry import UnknownNameError, class_path, data_registry, model_registry, resolve
+
+LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
+TOOLS = ("benchmark", "synthesize")
+
+
+class DerainCLI(LightningCLI):
+    """LightningCLI with the zoo's defaults: synthetic data, a PSNR-Y checkpoint, no fit of baselines."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": "val/psnr_y",
+                "checkpoint.mode": "max",
+                "checkpoint.save_last": True,
+                "checkpoint.filename": "best-{epoch}-{step}",
+                "checkpoint.auto_insert_metric_name": False,
+            }
+        )
+
+    def before_fit(self) -> None:
+        if not getattr(self.model, "trainable", True):
+            raise SystemExit(
+                f"derain-zoo: error: model '{self.model.alias}' has no parameters to train; "
+                "use it with validate, test or predict"
+            )
+
+
+def _rewrite_names(args: list[str]) -> list[str]:
+    """Replace --model/--data aliases and class names with class paths (both ``=`` and space forms)."""
+    tables = {"--model": ("model", model_registry), "--data": ("data", data_registry)}
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        key, sep, value = arg.partition("=")
+        if key in tables and (sep or i + 1 < len(args)):
+            kind, registry = tables[key]
+            if not sep:
+                i += 1
+                value = args[i]
+            out.append(f"{key}={resolve(value, registry(), kind)}")
+        else:
+            out.append(arg)
+        i += 1
+    return out
+
+
+def _default_data() -> str:
+    from derain_zoo.data import SyntheticRainDataModule
+
+    return class_path(SyntheticRainDataModule)
+
+
+def usage() -> str:
+    """Top-level help: the sub-commands and every model and dataset name."""
+    models = ", ".join(model_registry())
+    datasets = ", ".join(data_registry())
+    return (
+        "usage: derain-zoo {fit,validate,test,predict,benchmark,synthesize} [options]\n\n"
+        "Video rain removal models on PyTorch Lightning.\n\n"
+        "commands:\n"
+        "  fit          train a model (default data: built-in synthetic rain videos)\n"
+        "  validate     score a model on the validation split\n"
+        "  test         PSNR/SSIM (RGB and Y) per sequence and mean; writes metrics.json/csv\n"
+        "  predict      restore whole sequences\n"
+        "  benchmark    parameters, GFLOPs, latency and memory per model\n"
+        "  synthesize   render rain onto your own clean videos\n\n"
+        f"models (--model=NAME):   {models}\n"
+        f"datasets (--data=NAME):  {datasets}\n\n"
+        "Run 'derain-zoo fit --help' for every option of a command.\n"
+    )
+
+
+def main(args: Sequence[str] | None = None) -> None:
+    """Entry point of the console script; ``args`` lets tests call it in-process."""
+    argv = list(sys.argv[1:] if args is None else args)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return
+    if argv[0] in TOOLS:
+        _run_tool(argv[0], argv[1:])
+        return
+    try:
+        argv = _rewrite_names(argv)
+    except UnknownNameError as error:
+        raise SystemExit(f"derain-zoo: error: {error}") from None
+    from derain_zoo.models import DerainModule
+    from derain_zoo.data import VideoDerainDataModule
+
+    DerainCLI(
+        DerainModule,
+        VideoDerainDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        auto_configure_optimizers=False,
+        save_config_kwargs={"overwrite": True},
+        parser_kwargs={command: {"default_config_files": []} for command in LIGHTNING_COMMANDS},
+        args=argv,
+    )
+
+
+def _run_tool(name: str, argv: list[str]) -> None:
+    import argparse
+
+    if name == "synthesize":
+        from derain_zoo.data import synthesize as tool
+    else:
+        from derain_zoo import benchmark as tool
+    parser = argparse.ArgumentParser(prog=f"derain-zoo {name}", description=tool.__doc__)
+    tool.add_arguments(parser)
+    tool.run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()

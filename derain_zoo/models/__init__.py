@@ -1,0 +1,8 @@
+"""Every model of the zoo; importing this package registers them with the CLI."""
+
+from derain_zoo.models.base import DerainModule
+from derain_zoo.models.baselines import Identity, TemporalMedian
+
+# one line per network (added by each model's folder as it lands)
+
+__all__ = ["DerainModule", "Identity", "TemporalMedian"]

@@ -1,0 +1,203 @@
+"""DerainModule: the one contract every derainer in the zoo meets.
+
+A model restores every frame of the clip it is given (``forward(rain B,T,C,H,W) -> B,T,C,H,W``).
+Everything that is the same for all models lives here: the validation / test / predict steps,
+whole-sequence inference in bounded memory (temporal chunks and spatial tiles with overlap, padding
+to the network's multiple), optimiser plumbing, loss logging and the non-finite-loss guard.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch import Tensor, nn
+
+
+def default_optimizer(params: Any) -> torch.optim.Optimizer:
+    """Adam at 1e-4: the learning rate most of the zoo's papers start from."""
+    return torch.optim.Adam(params, lr=1e-4)
+
+
+class NonFiniteLossError(RuntimeError):
+    """Raised when a loss term becomes NaN or infinite, so no corrupted weights are saved."""
+
+
+class DerainModule(L.LightningModule):
+    """Base LightningModule of every derainer; subclasses add a network and a training step."""
+
+    alias: ClassVar[str] = ""
+    spatial_multiple: ClassVar[int] = 1
+    trainable: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        optimizer: OptimizerCallable = default_optimizer,
+        lr_scheduler: LRSchedulerCallable | None = None,
+        chunk_frames: int = 16,
+        chunk_overlap: int = 2,
+        tile_size: int | None = 512,
+        tile_overlap: int = 32,
+        crop_border: int = 0,
+        nonfinite: str = "raise",
+    ) -> None:
+        super().__init__()
+        if chunk_frames < 1 or chunk_overlap < 0 or tile_overlap < 0:
+            raise ValueError("chunk_frames must be >= 1, chunk_overlap and tile_overlap >= 0")
+        if tile_size is not None and tile_size < 1:
+            raise ValueError(f"tile_size must be positive or None, got {tile_size}")
+        if nonfinite not in ("raise", "skip"):
+            raise ValueError(f"nonfinite must be 'raise' or 'skip', got {nonfinite!r}")
+        self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = lr_scheduler
+        self.chunk_frames = chunk_frames
+        self.chunk_overlap = chunk_overlap
+        self.tile_size = tile_size
+        self.tile_overlap = tile_overlap
+        self.crop_border = crop_border
+        self.nonfinite = nonfinite
+
+    # ------------------------------------------------------------------ training plumbing
+    def configure_optimizers(self) -> Any:
+        """One optimiser (and optional scheduler) over all trainable parameters."""
+        params = [p for p in self.parameters() if p.requires_grad]
+        if not params:
+            raise RuntimeError(f"model '{self.alias}' has no trainable parameters")
+        optimizer = self.optimizer_factory(params)
+        if self.scheduler_factory is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer)}
+
+    def log_losses(self, losses: dict[str, Tensor], stage: str = "train") -> None:
+        """Log every loss term as ``<stage>/<name>`` on the progress bar's step axis."""
+        batch_size = None
+        for name, value in losses.items():
+            self.log(f"{stage}/{name}", value.detach(), prog_bar=name == "loss", batch_size=batch_size)
+
+    def check_finite(self, loss: Tensor, term: str = "loss") -> bool:
+        """Stop (or, with ``nonfinite='skip'``, report False) when a loss term is NaN or inf."""
+        if torch.isfinite(loss).all():
+            return True
+        message = (
+            f"non-finite loss in model '{self.alias or type(self).__name__}' at global step "
+            f"{self.global_step}: term '{term}' = {loss.detach().float().cpu().tolist()}"
+        )
+        if self.nonfinite == "skip":
+            self.print(f"skipping step: {message}")
+            return False
+        raise NonFiniteLossError(message + " (set --model.init_args.nonfinite=skip to skip such steps)")
+
+    # ------------------------------------------------------------------ shared eval steps
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Tensor]:
+        """Restore the validation clip in one pass; the Evaluator scores it."""
+        return {"output": self(batch["rain"]).clamp(0, 1)}
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Tensor]:
+        """Restore a whole test sequence in bounded memory; the Evaluator scores it."""
+        return {"output": self.restore_sequence(batch["rain"])}
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> Tensor:
+        """Restore a whole sequence for the user."""
+        return self.restore_sequence(batch["rain"])
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        """Every model is scored by the same paper-exact evaluator."""
+        from derain_zoo.callbacks import Evaluator
+
+        return [Evaluator(crop_border=self.crop_border)]
+
+    # ------------------------------------------------------------------ whole-sequence inference
+    @torch.no_grad()
+    def restore_sequence(self, rain: Tensor) -> Tensor:
+        """Restore a B,T,C,H,W sequence chunk by chunk and tile by tile; output equals one pass.
+
+        Each temporal chunk is run with ``chunk_overlap`` context frames on both sides and each
+        spatial tile with ``tile_overlap`` context pixels; only the centre is kept, so the result
+        equals an untiled forward whenever the overlaps cover the network's receptive field.
+        """
+        _check_video(rain)
+        frames = rain.shape[1]
+        restored = torch.empty_like(rain)
+        for start, stop, ctx_start, ctx_stop in temporal_chunks(frames, self.chunk_frames, self.chunk_overlap):
+            window = self._restore_tiled(rain[:, ctx_start:ctx_stop])
+            restored[:, start:stop] = window[:, start - ctx_start : stop - ctx_start]
+        return restored.clamp(0, 1)
+
+    def _restore_tiled(self, clip: Tensor) -> Tensor:
+        """Pad to the network's multiple, run tile by tile, crop back to the input size."""
+        height, width = clip.shape[-2:]
+        padded = pad_to_multiple(clip, self.spatial_multiple)
+        out = torch.empty_like(padded)
+        tile = self.tile_size or max(padded.shape[-2:])
+        tile = _round_up(tile, self.spatial_multiple)
+        overlap = _round_up(self.tile_overlap, self.spatial_multiple)
+        for (y0, y1, x0, x1), (cy0, cy1, cx0, cx1) in spatial_tiles(padded.shape[-2:], tile, overlap):
+            piece = self(padded[..., cy0:cy1, cx0:cx1])
+            out[..., y0:y1, x0:x1] = piece[..., y0 - cy0 : y1 - cy0, x0 - cx0 : x1 - cx0]
+        return out[..., :height, :width]
+
+
+def _check_video(rain: Tensor) -> None:
+    """Fail early with the shape the zoo expects instead of deep inside a convolution."""
+    if rain.ndim != 5:
+        raise ValueError(f"expected a B,T,C,H,W video tensor, got shape {tuple(rain.shape)}")
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return int(math.ceil(value / multiple) * multiple)
+
+
+def pad_to_multiple(video: Tensor, multiple: int) -> Tensor:
+    """Reflect-pad H and W at the bottom/right up to a multiple (replicate when too small to reflect)."""
+    height, width = video.shape[-2:]
+    pad_h, pad_w = _round_up(height, multiple) - height, _round_up(width, multiple) - width
+    if pad_h == 0 and pad_w == 0:
+        return video
+    lead = video.shape[:-3]
+    flat = video.reshape(-1, *video.shape[-3:])
+    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+    flat = F.pad(flat, (0, pad_w, 0, pad_h), mode=mode)
+    return flat.reshape(*lead, *flat.shape[-3:])
+
+
+def temporal_chunks(frames: int, chunk: int, overlap: int) -> Iterator[tuple[int, int, int, int]]:
+    """Yield (start, stop, context_start, context_stop) covering ``frames`` in chunks."""
+    for start in range(0, frames, chunk):
+        stop = min(frames, start + chunk)
+        yield start, stop, max(0, start - overlap), min(frames, stop + overlap)
+
+
+def spatial_tiles(
+    size: tuple[int, int], tile: int, overlap: int
+) -> Iterator[tuple[tuple[int, int, int, int], tuple[int, int, int, int]]]:
+    """Yield (core box, context box) pairs covering an H,W image; boxes are (y0, y1, x0, x1)."""
+    height, width = size
+    for y0 in range(0, height, tile):
+        for x0 in range(0, width, tile):
+            y1, x1 = min(height, y0 + tile), min(width, x0 + tile)
+            context = (max(0, y0 - overlap), min(height, y1 + overlap), max(0, x0 - overlap), min(width, x1 + overlap))
+            yield (y0, y1, x0, x1), context
+
+
+def load_weights(module: nn.Module, path: str, prefix: str = "", strict: bool = True) -> None:
+    """Load a Lightning checkpoint's weights (no pickled code executed) into ``module``.
+
+    ``prefix`` selects a sub-tree of the checkpoint's state_dict (e.g. ``"network."``), so a stage-2
+    model can start from the stage-1 network it contains.
+    """
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"checkpoint not found: {path}") from error
+    state = checkpoint.get("state_dict", checkpoint)
+    if prefix:
+        state = {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
+        if not state:
+            raise ValueError(f"checkpoint {path} holds no weights under '{prefix}'")
+    module.load_state_dict(state, strict=strict)

@@ -1,0 +1,1 @@
+"""Blocks used by several networks of the zoo."""
