@@ -1,0 +1,131 @@
+"""J4R-Net training: the slides' joint loss and the two-phase schedule (single-frame, then recurrent)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.utilities import rank_zero_warn
+from torch import Tensor
+
+from derain_zoo.models.base import DerainModule, load_weights
+from derain_zoo.models.j4rnet.network import J4RNetOutput, J4RNetwork
+
+
+def gaussian_kernel(sigma: float) -> Tensor:
+    """Normalised 2D Gaussian of radius ceil(3 sigma), the low-pass the high-pass E(.) removes."""
+    radius = max(1, math.ceil(3 * sigma))
+    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    g = g / g.sum()
+    return g[:, None] * g[None, :]
+
+
+def high_pass(images: Tensor, kernel: Tensor) -> Tensor:
+    """E(x) = x - Gaussian(x) per channel: the structural detail the reconstruction loss compares."""
+    channels = images.shape[-3]
+    flat = images.reshape(-1, channels, *images.shape[-2:])
+    radius = kernel.shape[-1] // 2
+    # reflect needs radius < size; tiny frames fall back to replicate
+    mode = "reflect" if min(flat.shape[-2:]) > radius else "replicate"
+    padded = F.pad(flat, (radius, radius, radius, radius), mode=mode)
+    weight = kernel.to(images)[None, None].expand(channels, 1, -1, -1)
+    return (flat - F.conv2d(padded, weight, groups=channels)).reshape(images.shape)
+
+
+class J4RNet(DerainModule):
+    """J4R-Net with its loss l_joint + 0.001 l_detect + 0.0001 l_rect + 0.0001 l_removal.
+
+    ``phase=1`` trains the single-frame removal path (first conv, extractor, R-Net, last two convs);
+    ``phase=2`` the whole recurrent network, usually from ``init_checkpoint`` = a phase-1 checkpoint.
+    Auxiliary terms need their layer in the batch (``occlusion`` for l_detect, ``streak`` for
+    l_removal); real data without them trains on the remaining terms, with a warning once per term.
+    """
+
+    alias = "j4rnet"
+
+    def __init__(
+        self,
+        channels: int = 64,
+        extractor_blocks: int = 2,
+        removal_blocks: int = 2,
+        detect_layers: int = 2,
+        reconstruction_blocks: int = 2,
+        fusion_blocks: int = 1,
+        phase: int = 2,
+        detect_weight: float = 1e-3,
+        rect_weight: float = 1e-4,
+        removal_weight: float = 1e-4,
+        highpass_sigma: float = 1.0,
+        occlusion_threshold: float = 0.5,
+        init_checkpoint: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if phase not in (1, 2):
+            raise ValueError(f"phase must be 1 (single-frame removal) or 2 (joint recurrent), got {phase}")
+        self.phase = phase
+        self.sizes = dict(
+            channels=channels,
+            extractor_blocks=extractor_blocks,
+            removal_blocks=removal_blocks,
+            detect_layers=detect_layers,
+            reconstruction_blocks=reconstruction_blocks,
+            fusion_blocks=fusion_blocks,
+        )
+        self.network = J4RNetwork(**self.sizes, recurrent=phase == 2)
+        self.loss_weights = {"detect": detect_weight, "rect": rect_weight, "removal": removal_weight}
+        self.occlusion_threshold = occlusion_threshold
+        self.register_buffer("highpass_kernel", gaussian_kernel(highpass_sigma), persistent=False)
+        self._warned_skips: set[str] = set()
+        if init_checkpoint:
+            self.load_phase1(init_checkpoint)
+
+    def load_phase1(self, path: str) -> None:
+        """Start from a phase-1 checkpoint: every phase-1 weight must load; the recurrent parts stay new."""
+        single_frame = J4RNetwork(**self.sizes, recurrent=False)
+        load_weights(single_frame, path, prefix="network.", strict=True)
+        result = self.network.load_state_dict(single_frame.state_dict(), strict=False)
+        if result.unexpected_keys:  # only possible when loading into a phase-1 module of other sizes
+            raise RuntimeError(f"phase-1 weights not used: {result.unexpected_keys}")
+
+    def forward(self, rain: Tensor) -> Tensor:
+        """B,T,C,H,W -> B,T,C,H,W; phase 1 restores each frame alone."""
+        return self.network(rain)
+
+    def compute_losses(self, output: J4RNetOutput, batch: dict[str, Any]) -> dict[str, Tensor]:
+        """Every loss term the batch supports, unweighted; ``loss`` is the weighted total."""
+        clean = batch["clean"]
+        terms = {
+            "joint": F.mse_loss(output.background, clean),
+            "rect": F.mse_loss(high_pass(output.background, self.highpass_kernel), high_pass(clean, self.highpass_kernel)),
+        }
+        if "streak" in batch:
+            terms["removal"] = F.mse_loss(output.streak, batch["streak"])
+        else:
+            self._warn_skip("removal", "streak")
+        if output.alpha_logits is not None:
+            if "occlusion" in batch:
+                target = (batch["occlusion"][:, :, 0] > self.occlusion_threshold).long()
+                terms["detect"] = F.cross_entropy(output.alpha_logits.flatten(0, 1), target.flatten(0, 1))
+            else:
+                self._warn_skip("detect", "occlusion")
+        terms["loss"] = terms["joint"] + sum(self.loss_weights[name] * value for name, value in terms.items() if name in self.loss_weights)
+        return terms
+
+    def _warn_skip(self, term: str, key: str) -> None:
+        """Say once per term that the data lacks its layer, instead of faking one."""
+        if term not in self._warned_skips:
+            self._warned_skips.add(term)
+            rank_zero_warn(f"j4rnet: batch has no '{key}' layer, l_{term} is skipped")
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor | None:
+        """One step on the joint loss (phase 1: the removal path's output and streaks)."""
+        losses = self.compute_losses(self.network.forward_all(batch["rain"]), batch)
+        for name, value in losses.items():
+            if not self.check_finite(value, name):
+                return None
+        self.log_losses(losses)
+        return losses["loss"]

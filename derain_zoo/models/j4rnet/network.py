@@ -1,0 +1,209 @@
+"""J4R-Net (Liu et al., CVPR 2018): joint recurrent rain removal and reconstruction, pure torch.
+
+Hybrid rain model O = (1 - alpha)(B + S) + alpha * A. Per frame a CNN extracts F_t; R-Net
+estimates the streaks S_t from F_t (removal, B = O - S where alpha = 0); D-Net classifies every
+pixel as occluded or not from F_t and the memory H_{t-1}; F-Net, a convolutional GRU whose gates
+also see D-Net's features, aggregates H_t; C-Net turns H_{t-1} into reconstruction features;
+JRC-Net fuses removal and reconstruction into B_t, guided by alpha.
+
+Read top to bottom: small blocks first, then the network. Every size is a constructor argument
+whose default is the paper's (64-channel residual extractors of the authors' released net).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+
+def conv3x3(in_channels: int, out_channels: int) -> nn.Conv2d:
+    """Size-preserving 3x3 convolution, so any frame size works without padding to a multiple."""
+    return nn.Conv2d(in_channels, out_channels, 3, padding=1)
+
+
+class ResidualBlock(nn.Module):
+    """conv-ReLU-conv with an identity skip: the unit of the authors' residual extractors."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = conv3x3(channels, channels)
+        self.conv2 = conv3x3(channels, channels)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """B,C,H,W -> B,C,H,W."""
+        return x + self.conv2(self.relu(self.conv1(x)))
+
+
+def residual_stack(channels: int, blocks: int) -> nn.Sequential:
+    """``blocks`` residual blocks in a row (identity when 0)."""
+    return nn.Sequential(*(ResidualBlock(channels) for _ in range(blocks)))
+
+
+class DetectionNet(nn.Module):
+    """D-Net: two-class (clear / occluded) logits per pixel from F_t and the memory H_{t-1}.
+
+    Its last hidden features (f^d_t) also drive F-Net's gates, so the memory is updated where the
+    current frame is visible and kept where it is occluded.
+    """
+
+    def __init__(self, channels: int, hidden_channels: int, layers: int = 2) -> None:
+        super().__init__()
+        if layers < 1:
+            raise ValueError(f"D-Net needs at least one hidden layer, got {layers}")
+        convs: list[nn.Module] = [conv3x3(channels + hidden_channels, channels), nn.ReLU(inplace=True)]
+        for _ in range(layers - 1):
+            convs += [conv3x3(channels, channels), nn.ReLU(inplace=True)]
+        self.features = nn.Sequential(*convs)
+        self.classifier = nn.Conv2d(channels, 2, 1)
+
+    def forward(self, frame_features: Tensor, memory: Tensor) -> tuple[Tensor, Tensor]:
+        """(F_t, H_{t-1}) -> (logits B,2,H,W, detection features f^d_t B,C,H,W)."""
+        features = self.features(torch.cat([frame_features, memory], dim=1))
+        return self.classifier(features), features
+
+
+class DetectionGuidedGRUCell(nn.Module):
+    """F-Net: the slides' convolutional GRU (ReLU read gate, update gate that sees detection features).
+
+    z = sigmoid(W_z F + U_z H + V_z f^d), r = ReLU(W_r F + U_r H + V_r f^d),
+    H~ = tanh(W_h F + U_h (r * H)), H_t = (1 - z) H_{t-1} + z H~.
+    W, U and V of one gate are stacked into one convolution over the concatenated inputs (the sum of
+    convolutions of each input equals one convolution of their concatenation).
+    """
+
+    def __init__(self, input_channels: int, hidden_channels: int, guide_channels: int, kernel_size: int = 3) -> None:
+        super().__init__()
+        self.input_channels = input_channels
+        self.hidden_channels = hidden_channels
+        padding = kernel_size // 2
+        # output channels [0, hidden) are the update gate z, [hidden, 2 hidden) the read gate r
+        self.gates = nn.Conv2d(input_channels + hidden_channels + guide_channels, 2 * hidden_channels, kernel_size, padding=padding)
+        # input channels [0, input) carry W_h, the rest U_h
+        self.candidate = nn.Conv2d(input_channels + hidden_channels, hidden_channels, kernel_size, padding=padding)
+
+    def gate_values(self, frame_features: Tensor, memory: Tensor, guide: Tensor) -> tuple[Tensor, Tensor]:
+        """Update gate z (sigmoid) and read gate r (ReLU, unbounded above as on the slides)."""
+        z, r = self.gates(torch.cat([frame_features, memory, guide], dim=1)).chunk(2, dim=1)
+        return torch.sigmoid(z), torch.relu(r)
+
+    def combine(self, frame_features: Tensor, memory: Tensor, update: Tensor, read: Tensor) -> Tensor:
+        """H_t from given gates: (1 - z) H_{t-1} + z tanh(W_h F + U_h (r * H_{t-1}))."""
+        candidate = torch.tanh(self.candidate(torch.cat([frame_features, read * memory], dim=1)))
+        return memory + update * (candidate - memory)
+
+    def forward(self, frame_features: Tensor, memory: Tensor, guide: Tensor) -> Tensor:
+        """(F_t, H_{t-1}, f^d_t) -> H_t, all B,*,H,W."""
+        update, read = self.gate_values(frame_features, memory, guide)
+        return self.combine(frame_features, memory, update, read)
+
+
+class FusionNet(nn.Module):
+    """JRC-Net: fills occluded pixels of the removal estimate from removal + reconstruction features.
+
+    B_t = (1 - alpha) (O - S) + alpha B_fill with B_fill = (O - S) + D(f^r, f^c, alpha), i.e.
+    B_t = O - S + alpha * D: where alpha = 0 the output is the removal result exactly as the hybrid
+    model requires, where alpha = 1 the detail D reconstructs the background. The last conv starts
+    at zero so phase 2 begins from the phase-1 (removal-only) output.
+    """
+
+    def __init__(self, channels: int, out_channels: int = 3, blocks: int = 1) -> None:
+        super().__init__()
+        self.fuse = nn.Sequential(nn.Conv2d(2 * channels + 1, channels, 3, padding=1), nn.ReLU(inplace=True))
+        self.body = residual_stack(channels, blocks)
+        self.out = conv3x3(channels, out_channels)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, removed: Tensor, removal_features: Tensor, reconstruction_features: Tensor, alpha: Tensor) -> Tensor:
+        """(O - S, f^r, f^c, alpha B,1,H,W) -> B_t."""
+        detail = self.out(self.body(self.fuse(torch.cat([removal_features, reconstruction_features, alpha], dim=1))))
+        return removed + alpha * detail
+
+
+class J4RNetOutput(NamedTuple):
+    """Every estimate the losses need; ``alpha_logits`` is None for the single-frame network."""
+
+    background: Tensor  # B_t, B,T,C,H,W
+    streak: Tensor  # S_t from R-Net, B,T,C,H,W
+    removal: Tensor  # O - S_t, B,T,C,H,W (the phase-1 output)
+    alpha_logits: Tensor | None  # D-Net's clear/occluded logits, B,T,2,H,W
+
+
+class J4RNetwork(nn.Module):
+    """J4R-Net: every frame of a B,T,C,H,W clip restored by one causal recurrent pass.
+
+    ``recurrent=False`` builds only the single-frame removal path the slides pre-train in phase 1
+    (first conv, CNN extractor, R-Net and the last two convs); its weights load into the recurrent
+    network under the same names.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        channels: int = 64,
+        extractor_blocks: int = 2,
+        removal_blocks: int = 2,
+        detect_layers: int = 2,
+        reconstruction_blocks: int = 2,
+        fusion_blocks: int = 1,
+        gru_kernel_size: int = 3,
+        recurrent: bool = True,
+    ) -> None:
+        super().__init__()
+        self.channels = channels
+        self.recurrent = recurrent
+        self.head = nn.Sequential(conv3x3(in_channels, channels), nn.ReLU(inplace=True))
+        self.extractor = residual_stack(channels, extractor_blocks)
+        self.removal = residual_stack(channels, removal_blocks)
+        # "the last two convolutions connected to R-Net": features -> streak layer S_t
+        self.streak_head = nn.Sequential(conv3x3(channels, channels), nn.ReLU(inplace=True), conv3x3(channels, in_channels))
+        if recurrent:
+            self.detection = DetectionNet(channels, channels, detect_layers)
+            self.memory = DetectionGuidedGRUCell(channels, channels, channels, gru_kernel_size)
+            self.reconstruction = nn.Sequential(conv3x3(channels, channels), nn.ReLU(inplace=True), residual_stack(channels, reconstruction_blocks))
+            self.fusion = FusionNet(channels, in_channels, fusion_blocks)
+
+    def forward(self, rain: Tensor) -> Tensor:
+        """B,T,C,H,W rainy clip -> B,T,C,H,W background estimates (any T >= 1, any H, W)."""
+        return self.forward_all(rain).background
+
+    def forward_all(self, rain: Tensor) -> J4RNetOutput:
+        """Background, streak layer, removal result and occlusion logits for every frame."""
+        if rain.ndim != 5:
+            raise ValueError(f"expected a B,T,C,H,W clip, got shape {tuple(rain.shape)}")
+        batch, frames = rain.shape[:2]
+        flat = rain.flatten(0, 1)
+        # the per-frame paths do not depend on the memory: run them on all frames at once
+        frame_features = self.extractor(self.head(flat))
+        removal_features = self.removal(frame_features)
+        streak = self.streak_head(removal_features)
+        removed = flat - streak
+        shape = (batch, frames)
+        if not self.recurrent:
+            removed = removed.unflatten(0, shape)
+            return J4RNetOutput(removed, streak.unflatten(0, shape), removed, None)
+
+        logits, previous_memory = self._recur(frame_features.unflatten(0, shape))
+        alpha = torch.softmax(logits, dim=1)[:, 1:]
+        reconstruction_features = self.reconstruction(previous_memory)
+        background = self.fusion(removed, removal_features, reconstruction_features, alpha)
+        return J4RNetOutput(
+            background.unflatten(0, shape), streak.unflatten(0, shape), removed.unflatten(0, shape), logits.unflatten(0, shape)
+        )
+
+    def _recur(self, frame_features: Tensor) -> tuple[Tensor, Tensor]:
+        """Run D-Net and F-Net over time; return per-frame logits and H_{t-1}, flattened B*T first."""
+        batch, frames, channels, height, width = frame_features.shape
+        memory = frame_features.new_zeros(batch, channels, height, width)  # H_0 = 0
+        logits, previous = [], []
+        for t in range(frames):
+            features = frame_features[:, t]
+            frame_logits, detection_features = self.detection(features, memory)
+            previous.append(memory)
+            logits.append(frame_logits)
+            if t < frames - 1:  # H_T itself is never read within the clip
+                memory = self.memory(features, memory, detection_features)
+        return torch.stack(logits, 1).flatten(0, 1), torch.stack(previous, 1).flatten(0, 1)
