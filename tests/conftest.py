@@ -1,0 +1,22 @@
+"""Shared fixtures: the real NTURain sample frames and an offline logger environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("WANDB_MODE", "disabled")
+
+REPO = Path(__file__).resolve().parents[1]
+NTURAIN_SAMPLE = (REPO / ".." / "shared" / "data" / "nturain_sample").resolve()
+CONF = REPO / "tests" / "conf"
+
+
+@pytest.fixture(scope="session")
+def nturain_sample() -> Path:
+    """Root of the real NTURain frames shipped beside the project (never copied in)."""
+    if not NTURAIN_SAMPLE.is_dir():
+        raise FileNotFoundError(f"expected the NTURain sample at {NTURAIN_SAMPLE} (../shared/data)")
+    return NTURAIN_SAMPLE
