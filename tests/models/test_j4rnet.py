@@ -1,0 +1,183 @@
+"""J4R-Net: shapes, the slides' GRU equations, occlusion detection, loss skipping, the two phases."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from derain_zoo.data.rain import compose
+from derain_zoo.models.j4rnet import DetectionGuidedGRUCell, J4RNet, J4RNetwork
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny convs run far faster on one thread than two contended ones on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+TINY = dict(channels=8, extractor_blocks=1, removal_blocks=1, detect_layers=2, reconstruction_blocks=1, fusion_blocks=1)
+
+
+def hybrid_batch(generator: torch.Generator, clips: int = 2, frames: int = 3, size: int = 24) -> dict[str, torch.Tensor]:
+    """Clips under the hybrid model O = (1-alpha)(B+S) + alpha A: textured B, opaque bright blobs, thin streaks."""
+    shape = (clips * frames, 1, size, size)
+    background = F.interpolate(torch.rand(clips, 3, 6, 6, generator=generator), size=(size, size), mode="bilinear")
+    background = (0.7 * background + 0.3 * torch.rand(clips, 3, size, size, generator=generator)).clamp(0, 1)
+    background = background[:, None].expand(clips, frames, 3, size, size)
+    blobs = F.interpolate(torch.rand(clips * frames, 1, 5, 5, generator=generator), size=(size, size), mode="bilinear")
+    occlusion = (blobs > 0.7).float().view(clips, frames, 1, size, size)
+    streak = 0.3 * (torch.rand(shape, generator=generator) < 0.05).float().view(clips, frames, 1, size, size)
+    streak = ((background + streak).clamp(0, 1) - background).contiguous()
+    atmosphere = (0.8 + 0.2 * torch.rand(clips, 1, 3, 1, 1, generator=generator)).expand(clips, frames, 3, size, size)
+    rain = compose(background, streak, occlusion, torch.ones_like(occlusion), atmosphere).clamp(0, 1)
+    return {"rain": rain, "clean": background.contiguous(), "streak": streak, "occlusion": occlusion}
+
+
+def train(model: J4RNet, batches: list[dict[str, torch.Tensor]], steps: int, lr: float) -> list[float]:
+    """Plain Adam loop over the module's own training_step (no Trainer: fast and deterministic)."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    losses = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # self.log outside a Trainer
+        for step in range(steps):
+            loss = model.training_step(batches[step % len(batches)], step)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+    return losses
+
+
+@pytest.mark.parametrize("recurrent", [True, False])
+@pytest.mark.parametrize("frames,size", [(1, (16, 16)), (2, (17, 23)), (5, (19, 16))])
+def test_every_frame_is_restored_for_any_clip_length_and_odd_size(recurrent, frames, size):
+    torch.manual_seed(0)
+    network = J4RNetwork(**TINY, recurrent=recurrent)
+    rain = torch.rand(2, frames, 3, *size)
+    output = network.forward_all(rain)
+    assert output.background.shape == rain.shape
+    assert output.streak.shape == rain.shape
+    assert torch.isfinite(output.background).all()
+    if recurrent:
+        assert output.alpha_logits.shape == (2, frames, 2, *size)
+    else:
+        assert output.alpha_logits is None
+
+
+def test_recurrent_output_is_causal():
+    """Frame t is restored from frames <= t only, so streaming and chunked inference agree on the past."""
+    torch.manual_seed(0)
+    network = J4RNetwork(**TINY)
+    rain = torch.rand(1, 4, 3, 16, 16)
+    changed = rain.clone()
+    changed[:, 3] = torch.rand(3, 16, 16)
+    with torch.no_grad():
+        a, b = network(rain), network(changed)
+    assert torch.allclose(a[:, :3], b[:, :3])
+    assert not torch.allclose(a[:, 3], b[:, 3])
+
+
+def _cell_with_gate_bias(update_bias: float, read_bias: float) -> DetectionGuidedGRUCell:
+    """A cell whose gates are constants, so the GRU update can be checked against the equations."""
+    cell = DetectionGuidedGRUCell(4, 4, 4)
+    with torch.no_grad():
+        cell.gates.weight.zero_()
+        cell.gates.bias[:4] = update_bias
+        cell.gates.bias[4:] = read_bias
+    return cell
+
+
+def test_update_gate_zero_keeps_previous_memory():
+    torch.manual_seed(0)
+    cell = _cell_with_gate_bias(update_bias=-200.0, read_bias=1.0)
+    frame, memory, guide = torch.randn(3, 2, 4, 9, 11).unbind(0)
+    assert torch.allclose(cell(frame, memory, guide), memory, atol=1e-6)
+
+
+def test_open_update_and_closed_read_gate_gives_tanh_of_current_features():
+    torch.manual_seed(0)
+    cell = _cell_with_gate_bias(update_bias=200.0, read_bias=-1.0)
+    frame, memory, guide = torch.randn(3, 2, 4, 9, 11).unbind(0)
+    w_h = cell.candidate.weight[:, :4]  # the W_h part; U_h only ever sees r * H = 0
+    expected = torch.tanh(F.conv2d(frame, w_h, cell.candidate.bias, padding=1))
+    assert torch.allclose(cell(frame, memory, guide), expected, atol=1e-6)
+
+
+def test_read_gate_is_relu_and_update_gate_sees_detection_features():
+    torch.manual_seed(0)
+    cell = DetectionGuidedGRUCell(4, 4, 4)
+    frame, memory, guide = torch.randn(3, 2, 4, 9, 11).unbind(0)
+    update, read = cell.gate_values(frame, memory, guide)
+    assert read.min() == 0 and (read == 0).any()  # ReLU, not a sigmoid: exact zeros
+    with torch.no_grad():
+        cell.gates.bias[4:] = 5.0
+        cell.gates.weight[4:].zero_()
+    assert torch.allclose(cell.gate_values(frame, memory, guide)[1], torch.full_like(read, 5.0))  # unbounded above
+    assert not torch.allclose(cell.gate_values(frame, memory, torch.zeros_like(guide))[0], update)
+
+
+def test_detection_beats_chance_on_held_out_hybrid_rain_after_short_training():
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(1)
+    model = J4RNet(**TINY, detect_weight=1.0)
+    batches = [hybrid_batch(generator) for _ in range(4)]
+    train(model, batches, steps=80, lr=3e-3)  # ~60 steps escape the all-clear plateau
+    held_out = hybrid_batch(generator, clips=4)
+    with torch.no_grad():
+        logits = model.network.forward_all(held_out["rain"]).alpha_logits
+    predicted = logits.argmax(2) == 1
+    occluded = held_out["occlusion"][:, :, 0] > 0.5
+    balanced_accuracy = 0.5 * (predicted[occluded].float().mean() + (~predicted[~occluded]).float().mean())
+    assert balanced_accuracy > 0.75, f"balanced accuracy {balanced_accuracy:.3f} (chance is 0.5)"
+
+
+def test_loss_skips_layers_the_batch_does_not_carry():
+    torch.manual_seed(0)
+    model = J4RNet(**TINY)
+    full = hybrid_batch(torch.Generator().manual_seed(0))
+    output = model.network.forward_all(full["rain"])
+    assert set(model.compute_losses(output, full)) == {"joint", "rect", "removal", "detect", "loss"}
+    real = {"rain": full["rain"], "clean": full["clean"]}
+    with pytest.warns(UserWarning, match="no 'occlusion' layer"):
+        losses = model.compute_losses(output, real)
+    assert set(losses) == {"joint", "rect", "loss"}
+    assert torch.isfinite(losses["loss"])
+    losses["loss"].backward()
+    expected = losses["joint"] + model.loss_weights["rect"] * losses["rect"]
+    assert torch.allclose(losses["loss"], expected)
+
+
+def test_phase1_trains_only_the_single_frame_removal_path():
+    model = J4RNet(**TINY, phase=1)
+    names = {name.split(".")[1] for name, _ in model.named_parameters()}
+    assert names == {"head", "extractor", "removal", "streak_head"}
+
+
+def test_phase2_starts_from_a_phase1_checkpoint_and_reproduces_its_output(tmp_path: Path):
+    torch.manual_seed(0)
+    phase1 = J4RNet(**TINY, phase=1)
+    train(phase1, [hybrid_batch(torch.Generator().manual_seed(0), frames=1)], steps=3, lr=1e-3)
+    checkpoint = tmp_path / "phase1.ckpt"
+    torch.save({"state_dict": phase1.state_dict()}, checkpoint)
+    phase2 = J4RNet(**TINY, phase=2, init_checkpoint=str(checkpoint))
+    for name, value in phase1.network.state_dict().items():
+        assert torch.equal(phase2.network.state_dict()[name], value), name
+    rain = torch.rand(1, 3, 3, 16, 16)
+    with torch.no_grad():  # JRC-Net's detail starts at zero: phase 2 begins where phase 1 ended
+        assert torch.allclose(phase2(rain), phase1(rain), atol=1e-6)
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        J4RNet(**{**TINY, "channels": 12}, init_checkpoint=str(checkpoint))
+
+
+def test_overfitting_one_clip_halves_the_loss():
+    torch.manual_seed(0)
+    model = J4RNet(**TINY)
+    batch = hybrid_batch(torch.Generator().manual_seed(3), clips=1, frames=3, size=16)
+    losses = train(model, [batch], steps=30, lr=2e-3)
+    assert min(losses[-5:]) <= 0.5 * losses[0], f"loss {losses[0]:.4f} -> {losses[-1]:.4f}"
