@@ -1,0 +1,182 @@
+"""DDSA: the behaviours a user relies on (shapes, the top-k sparse attention, linear cost, training)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from torch.utils.flop_counter import FlopCounterMode
+
+from derain_zoo.models.ddsa import DDSA, ConstantThenCosineLR, DDSANet
+from derain_zoo.models.ddsa.network import DualSelfAttention, top_k_count, top_k_mask
+
+os.environ.setdefault("WANDB_MODE", "disabled")
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = {"dim": 6, "num_blocks": [1, 1, 1], "heads": [1, 1, 2]}
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_one_thread() -> Iterator[None]:
+    """Seeded, and one thread: tiny convs on 2 shared cores run ~50x slower with two threads."""
+    torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("size", [(17, 23), (5, 7), (16, 32)])
+@pytest.mark.parametrize("frames", [1, 3])
+def test_forward_restores_every_frame_at_any_size(size: tuple[int, int], frames: int) -> None:
+    model = DDSA(**TINY).eval()
+    rain = torch.rand(2, frames, 3, *size)
+    with torch.no_grad():
+        out = model(rain)
+    assert out.shape == rain.shape
+    assert torch.isfinite(out).all()
+
+
+def test_frames_are_restored_independently() -> None:
+    """A single-image model: a frame's output must not depend on its neighbours."""
+    model = DDSA(**TINY).eval()
+    rain = torch.rand(1, 3, 3, 16, 16)
+    with torch.no_grad():
+        whole = model(rain)
+        alone = model(rain[:, 1:2])
+    torch.testing.assert_close(whole[:, 1:2], alone, rtol=1e-5, atol=1e-5)
+
+
+def test_padding_is_cropped_back_so_output_is_input_plus_residual_at_same_pixels() -> None:
+    """A zero output conv leaves exactly the input: the padding must not shift or leak pixels."""
+    net = DDSANet(**TINY).eval()
+    torch.nn.init.zeros_(net.output.weight)
+    rain = torch.rand(1, 3, 13, 21)
+    with torch.no_grad():
+        torch.testing.assert_close(net(rain), rain)
+
+
+def test_spatial_multiple_is_the_unet_multiple() -> None:
+    assert DDSA.spatial_multiple == 16
+    assert DDSA(**TINY).spatial_multiple == 4
+
+
+def test_top_k_mask_keeps_exactly_k_entries_per_row() -> None:
+    scores = torch.randn(2, 3, 10, 10)
+    scores[..., 4] = scores[..., 7]  # ties inside the rows
+    mask = top_k_mask(scores, 7)
+    assert (mask.sum(-1) == 7).all()
+    kept_min = scores.masked_fill(~mask, float("inf")).amin(-1)
+    dropped_max = scores.masked_fill(mask, float("-inf")).amax(-1)
+    assert (kept_min >= dropped_max).all()
+
+
+def test_top_k_mask_breaks_ties_towards_lower_index() -> None:
+    scores = torch.tensor([[1.0, 2.0, 2.0, 2.0, 0.0]])
+    mask = top_k_mask(scores, 2)
+    assert mask.tolist() == [[False, True, True, False, False]]
+    flat = torch.zeros(1, 6)
+    assert top_k_mask(flat, 4).tolist() == [[True, True, True, True, False, False]]
+
+
+def test_top_k_count_is_ratio_of_row_length() -> None:
+    assert top_k_count(10, 0.7) == 7
+    assert top_k_count(96, 0.7) == 67
+    assert top_k_count(3, 0.1) == 1
+    assert top_k_count(48, 1.0) == 48
+
+
+def test_sparse_attention_masks_out_all_but_top_k() -> None:
+    attention = DualSelfAttention(12, 2, topk_ratio=0.5, mode="sparse")
+    scores = torch.randn(1, 2, 6, 6)
+    weights = attention.attention_map(scores)
+    assert ((weights > 0).sum(-1) == 3).all()
+    torch.testing.assert_close(weights.sum(-1), torch.ones(1, 2, 6))
+
+
+def test_full_row_sparse_branch_equals_dense_branch() -> None:
+    dense = DualSelfAttention(12, 2, mode="dense")
+    sparse = DualSelfAttention(12, 2, topk_ratio=1.0, mode="sparse")
+    dual = DualSelfAttention(12, 2, topk_ratio=1.0, mode="dual")
+    sparse.load_state_dict(dense.state_dict())
+    dual.load_state_dict(dense.state_dict(), strict=False)
+    x = torch.randn(2, 12, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(sparse(x), dense(x))
+        # equal weights 0.5 + 0.5: the dual map is the dense map itself
+        torch.testing.assert_close(dual(x), dense(x))
+
+
+def test_dual_weights_learn() -> None:
+    attention = DualSelfAttention(12, 2)
+    attention(torch.randn(1, 12, 8, 8)).square().mean().backward()
+    assert attention.dense_weight.grad is not None and attention.sparse_weight.grad is not None
+
+
+def _flops(net: torch.nn.Module, height: int, width: int) -> int:
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        net(torch.rand(1, 3, height, width))
+    return counter.get_total_flops()
+
+
+def test_flops_double_when_pixels_double() -> None:
+    """Channel ("transposed") attention: cost is linear in the pixel count, not quadratic."""
+    net = DDSANet(dim=8, num_blocks=[1, 1, 2], heads=[1, 2, 4]).eval()
+    small, double, quadruple = _flops(net, 32, 32), _flops(net, 32, 64), _flops(net, 64, 64)
+    assert double / small == pytest.approx(2.0, rel=0.05)
+    assert quadruple / double == pytest.approx(2.0, rel=0.05)
+
+
+@pytest.mark.parametrize(
+    ("attention", "ffn", "spatial_attention"),
+    [("dense", "sefn", True), ("sparse", "sefn", True), ("dual", "sefn", False), ("dual", "gdfn", True)],
+)
+def test_ablation_variants_build_and_train(attention: str, ffn: str, spatial_attention: bool) -> None:
+    model = DDSA(**TINY, attention=attention, ffn=ffn, spatial_attention=spatial_attention)
+    batch = {"rain": torch.rand(1, 2, 3, 12, 12), "clean": torch.rand(1, 2, 3, 12, 12)}
+    loss = model.training_step(batch, 0)
+    loss.backward()
+    assert torch.isfinite(loss)
+
+
+def test_overfitting_one_image_halves_the_l1_loss() -> None:
+    model = DDSA(dim=8, num_blocks=[1, 1], heads=[1, 1])
+    clean = torch.rand(1, 1, 3, 24, 24)
+    streaks = (torch.rand(1, 1, 1, 24, 24) > 0.85).float() * 0.6
+    batch = {"rain": (clean + streaks).clamp(0, 1), "clean": clean}
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    first = None
+    for _ in range(80):
+        optimizer.zero_grad()
+        loss = model.training_step(batch, 0)
+        loss.backward()
+        optimizer.step()
+        first = first if first is not None else loss.item()
+    with torch.no_grad():
+        final = torch.nn.functional.l1_loss(model(batch["rain"]), clean).item()
+    assert final < 0.5 * first
+
+
+def test_schedule_is_constant_then_cosine_to_eta_min() -> None:
+    optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1e-4)
+    scheduler = ConstantThenCosineLR(optimizer, constant_steps=4, total_steps=12, eta_min=1e-6)
+    rates = []
+    for _ in range(14):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert rates[:5] == [1e-4] * 5
+    assert rates[8] == pytest.approx(1e-6 + (1e-4 - 1e-6) / 2)
+    assert rates[12] == pytest.approx(1e-6) and rates[13] == pytest.approx(1e-6)
+    assert all(a >= b for a, b in zip(rates, rates[1:]))
+
+
+def test_scheduler_steps_every_iteration() -> None:
+    model = DDSA(**TINY, lr_scheduler=lambda opt: ConstantThenCosineLR(opt, 2, 10))
+    config = model.configure_optimizers()
+    assert config["lr_scheduler"]["interval"] == "step"
