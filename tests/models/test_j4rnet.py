@@ -181,3 +181,27 @@ def test_overfitting_one_clip_halves_the_loss():
     batch = hybrid_batch(torch.Generator().manual_seed(3), clips=1, frames=3, size=16)
     losses = train(model, [batch], steps=30, lr=2e-3)
     assert min(losses[-5:]) <= 0.5 * losses[0], f"loss {losses[0]:.4f} -> {losses[-1]:.4f}"
+
+
+def _fit(config: str, root: Path, *extra: str) -> None:
+    """Run ``derain-zoo fit`` on a paper config, shrunk to a tiny width and one step."""
+    from derain_zoo.cli import main
+
+    shrink = ["--model.init_args.channels=8", "--model.init_args.extractor_blocks=1", "--model.init_args.removal_blocks=1"]
+    data = ["--data.init_args.frame_size=32", "--data.init_args.train_clips=2", "--data.init_args.val_clips=1"]
+    data += ["--data.init_args.batch_size=2", "--data.init_args.num_workers=0"]
+    trainer = ["--trainer.max_steps=1", "--trainer.limit_val_batches=1", "--trainer.logger=false"]
+    trainer += [f"--trainer.default_root_dir={root}", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
+    main(["fit", "--config", str(Path(__file__).parents[2] / "configs" / config), *shrink, *data, *trainer, *extra])
+
+
+def test_paper_configs_train_phase1_then_phase2_from_its_checkpoint(tmp_path: Path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _fit("j4rnet_phase1.yaml", tmp_path / "phase1")
+        checkpoint = tmp_path / "phase1" / "checkpoints" / "last.ckpt"
+        assert checkpoint.is_file()
+        _fit("j4rnet.yaml", tmp_path / "phase2", f"--model.init_args.init_checkpoint={checkpoint}", "--model.init_args.reconstruction_blocks=1")
+    phase2 = torch.load(tmp_path / "phase2" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert phase2["hyper_parameters"]["phase"] == 2
+    assert any(key.startswith("network.memory.") for key in phase2["state_dict"])
