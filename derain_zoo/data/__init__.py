@@ -1,0 +1,29 @@
+"""Data side of the zoo: the data modules (one alias per layout), rain models, video I/O."""
+
+from derain_zoo.data.datamodule import (
+    FolderDataModule,
+    ImageDataModule,
+    NTURainDataModule,
+    RainSynAll100DataModule,
+    RainSynComplex25DataModule,
+    RainSynLight25DataModule,
+    SequenceDataModule,
+    SyntheticRainDataModule,
+    VideoDataModule,
+    VideoDerainDataModule,
+)
+from derain_zoo.data.datasets import DatasetNotFoundError
+
+__all__ = [
+    "DatasetNotFoundError",
+    "FolderDataModule",
+    "ImageDataModule",
+    "NTURainDataModule",
+    "RainSynAll100DataModule",
+    "RainSynComplex25DataModule",
+    "RainSynLight25DataModule",
+    "SequenceDataModule",
+    "SyntheticRainDataModule",
+    "VideoDataModule",
+    "VideoDerainDataModule",
+]

@@ -1,0 +1,341 @@
+"""``VideoDerainDataModule``: one LightningDataModule for every model, with one subclass per layout.
+
+Train and validation loaders yield clips of ``num_frames``; test and predict loaders yield one
+whole sequence per batch (the model's base class chunks it). ``input`` overrides what predict
+reads, whatever the subclass, so ``derain-zoo predict --data.input=my.mp4`` works with the
+default data module.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from lightning.pytorch import LightningDataModule
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from derain_zoo.data import datasets as ds
+from derain_zoo.data.synthetic import SyntheticRainClips
+from derain_zoo.data.transforms import ClipAugment
+
+SPLITS = ("train", "val", "test", "predict")
+STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("predict",), None: ("train", "val", "test")}
+
+
+class EpochSampler(Sampler):
+    """Shuffled (epoch, index) pairs: the dataset seeds each clip from them, so every worker and a
+    resumed run draw the same clips. Lightning calls ``set_epoch`` at the start of every epoch."""
+
+    def __init__(self, size: int, seed: int, shuffle: bool = True) -> None:
+        self.size, self.seed, self.shuffle, self.epoch = size, seed, shuffle, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the clip stream of this epoch."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.size) if self.shuffle else range(self.size)
+        return iter([(self.epoch, int(i)) for i in order])
+
+
+class VideoDerainDataModule(LightningDataModule, ABC):
+    """Common arguments, splits and loaders; a subclass says how to build each split's dataset."""
+
+    alias: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        root: str | None = None,
+        num_frames: int = 5,
+        crop_size: int | None = 128,
+        batch_size: int = 8,
+        num_workers: int = 2,
+        hflip: bool = True,
+        vflip: bool = False,
+        reverse: bool = True,
+        frame_stride: int = 1,
+        cache: bool = False,
+        val_fraction: float = 0.1,
+        seed: int = 0,
+        input: str | None = None,
+    ) -> None:
+        super().__init__()
+        _check_positive(num_frames=num_frames, batch_size=batch_size, frame_stride=frame_stride)
+        if crop_size is not None:
+            _check_positive(crop_size=crop_size)
+        if num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+        if not 0 <= val_fraction < 1:
+            raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        self.root, self.num_frames, self.crop_size = root, num_frames, crop_size
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.hflip, self.vflip, self.reverse = hflip, vflip, reverse
+        self.frame_stride, self.cache, self.val_fraction = frame_stride, cache, val_fraction
+        self.seed, self.input = seed, input
+        self.datasets: dict[str, Dataset] = {}
+        self.sampler: EpochSampler | None = None
+        self.epoch = 0
+
+    @abstractmethod
+    def build_dataset(self, split: str) -> Dataset:
+        """The dataset of ``train``/``val`` (clips) or ``test``/``predict`` (whole sequences)."""
+
+    def augment(self) -> ClipAugment:
+        """The training augmentation: one crop, flip and direction per clip."""
+        return ClipAugment(self.crop_size, self.hflip, self.vflip, self.reverse)
+
+    def setup(self, stage: str | None = None) -> None:
+        """Build the datasets this stage needs (errors about the data surface here, before training)."""
+        for split in STAGE_SPLITS[stage]:
+            if split not in self.datasets:
+                self.datasets[split] = self._build(split)
+
+    def _build(self, split: str) -> Dataset:
+        """``input`` wins for predict; everything else comes from the subclass."""
+        if split == "predict" and self.input is not None:
+            return ds.SequenceDataset([ds.input_sequence(self.input, self.cache)])
+        return self.build_dataset(split)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the training clip stream (the loader also follows ``trainer.current_epoch``)."""
+        self.epoch = epoch
+        if self.sampler is not None:
+            self.sampler.set_epoch(epoch)
+
+    def dataset(self, split: str) -> Dataset:
+        """The dataset of a split, built on first use so loaders work without an explicit setup()."""
+        if split not in self.datasets:
+            self.datasets[split] = self._build(split)
+        return self.datasets[split]
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled clips, re-drawn each epoch from (seed, epoch)."""
+        data = self.dataset("train")
+        self.sampler = EpochSampler(len(data), self.seed)
+        self.set_epoch(self.trainer.current_epoch if self.trainer is not None else self.epoch)
+        return self._loader(data, self.batch_size, sampler=self.sampler, drop_last=len(data) >= 2 * self.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        """Deterministic clips in a fixed order."""
+        return self._loader(self.dataset("val"), self.batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        """One whole sequence per batch."""
+        return self._loader(self.dataset("test"), 1, collate_fn=ds.collate_sequence)
+
+    def predict_dataloader(self) -> DataLoader:
+        """One whole sequence per batch: ``input`` if given, else the subclass's predict split."""
+        return self._loader(self.dataset("predict"), 1, collate_fn=ds.collate_sequence)
+
+    def _loader(self, data: Dataset, batch_size: int, **kwargs: Any) -> DataLoader:
+        """A DataLoader with this module's workers; workers persist so a frame cache survives epochs."""
+        return DataLoader(
+            data,
+            batch_size=batch_size,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+            **kwargs,
+        )
+
+
+def _check_positive(**values: int) -> None:
+    """Raise a ValueError naming the first argument that is not a positive integer."""
+    for name, value in values.items():
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+class SyntheticRainDataModule(VideoDerainDataModule):
+    """The default: rain rendered on moving scenes made from scikit-image's bundled photographs.
+
+    ``rain``: light, heavy, accumulation, occlusion (J4R hybrid) or mixed (drawn per clip).
+    ``frame_size`` is the rendered scene; training clips are ``crop_size`` windows of it.
+    Test sequences are whole ``frame_size`` frames, ``test_frames`` long, from unseen photographs.
+    """
+
+    alias: ClassVar[str] = "synthetic"
+
+    def __init__(
+        self,
+        rain: str = "mixed",
+        frame_size: int = 256,
+        train_clips: int = 2000,
+        val_clips: int = 64,
+        test_sequences: int = 8,
+        test_frames: int = 30,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        _check_positive(frame_size=frame_size, train_clips=train_clips, val_clips=val_clips)
+        _check_positive(test_sequences=test_sequences, test_frames=test_frames)
+        if self.crop_size is not None and self.crop_size > frame_size:
+            raise ValueError(f"crop_size={self.crop_size} is larger than frame_size={frame_size}; lower crop_size or raise frame_size")
+        SyntheticRainClips("val", 1, 1, frame_size, None, rain)  # validates ``rain`` now, not in a worker
+        self.rain, self.frame_size = rain, frame_size
+        self.train_clips, self.val_clips = train_clips, val_clips
+        self.test_sequences, self.test_frames = test_sequences, test_frames
+
+    def build_dataset(self, split: str) -> Dataset:
+        """Fresh training clips per epoch, fixed validation clips, whole test sequences."""
+        flips = ClipAugment(None, self.hflip, self.vflip, self.reverse)
+        if split == "train":
+            return SyntheticRainClips("train", self.train_clips, self.num_frames, self.frame_size, self.crop_size, self.rain, self.seed, flips)
+        if split == "val":
+            return SyntheticRainClips("val", self.val_clips, self.num_frames, self.frame_size, self.crop_size, self.rain, self.seed)
+        test = SyntheticRainClips("test", self.test_sequences, self.test_frames, self.frame_size, None, self.rain, self.seed)
+        return test if split == "test" else _RainOnly(test)
+
+
+class _RainOnly(Dataset):
+    """Predict view of a paired dataset: only what a user's video would have (rain, name, index)."""
+
+    def __init__(self, data: Dataset) -> None:
+        self.data = data
+
+    def __len__(self) -> int:
+        return len(self.data)  # type: ignore[arg-type]
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        item = self.data[i]
+        return {k: item[k] for k in ("rain", "name", "index", "fps") if k in item}
+
+
+class SequenceDataModule(VideoDerainDataModule):
+    """Base of the on-disk layouts: a subclass lists each split's sequences, this class serves them."""
+
+    @abstractmethod
+    def sequences(self, split: str) -> list[ds.Sequence]:
+        """The sequences of ``train``, ``val``, ``test`` or ``predict``."""
+
+    def build_dataset(self, split: str) -> Dataset:
+        """Clips for train/val (checked against crop_size at setup), whole sequences for test/predict."""
+        sequences = self.sequences(split)
+        if split in ("train", "val"):
+            ds.check_first_frames(sequences, self.crop_size)
+            augment = self.augment() if split == "train" else None
+            return ds.ClipDataset(sequences, self.num_frames, self.frame_stride, self.crop_size, augment, self.seed)
+        return ds.SequenceDataset(sequences, ("rain", "index", "name", "fps") if split == "predict" else None)
+
+    def require_root(self, layout: str) -> Path:
+        """The root as a Path, or the DatasetNotFoundError that says what to pass."""
+        if self.root is None or not Path(self.root).is_dir():
+            raise ds.DatasetNotFoundError(self.root, layout, f"Pass --data.root=<folder> ({self.alias}).")
+        return Path(self.root)
+
+    def held_out(self, train: list[ds.Sequence], split: str) -> list[ds.Sequence]:
+        """Train minus, or the validation part of, a seeded ``val_fraction`` hold-out."""
+        kept, held = ds.hold_out(train, self.val_fraction, self.seed, ds.clip_span(self.num_frames, self.frame_stride))
+        return kept if split == "train" else held
+
+    def split_folders(self, split: str, read: Callable[[Path], list[ds.Sequence]], layout: str) -> list[ds.Sequence]:
+        """Use ``<root>/{train,val,test}`` where present; a missing val (or test) is held out of train."""
+        root = self.require_root(layout)
+        split = "test" if split == "predict" else split
+        if split in ("val", "test") and (root / split).is_dir():
+            return read(root / split)
+        pool = root / "train" if (root / "train").is_dir() else root
+        if split == "train" and (root / "val").is_dir():
+            return read(pool)
+        return self.held_out(read(pool), "train" if split == "train" else "val")
+
+
+class NTURainDataModule(SequenceDataModule):
+    """NTURain (Chen et al., CVPR 2018): published train/test; val held out of train; predict = real rain."""
+
+    alias: ClassVar[str] = "nturain"
+
+    def sequences(self, split: str) -> list[ds.Sequence]:
+        """Train/val from the synthetic training set, test from the synthetic test set."""
+        root = self.require_root(ds.NTURAIN_LAYOUT)
+        if split in ("train", "val"):
+            return self.held_out(ds.nturain_sequences(root, "train", self.cache), split)
+        if split == "predict" and (root / ds.NTURAIN_SPLITS["real"]).is_dir():
+            return ds.nturain_sequences(root, "real", self.cache)
+        return ds.nturain_sequences(root, "test", self.cache)
+
+
+class RainSynLight25DataModule(SequenceDataModule):
+    """RainSynLight25 (Liu et al., J4R-Net): published train/test; val held out of train."""
+
+    alias: ClassVar[str] = "rainsyn_light25"
+
+    def sequences(self, split: str) -> list[ds.Sequence]:
+        """``input`` rainy frames paired with ``processed`` ground truth."""
+        root = self.require_root(ds.RAINSYN25_LAYOUT)
+        if split in ("train", "val"):
+            return self.held_out(ds.rainsyn25_sequences(root, "train", self.cache), split)
+        return ds.rainsyn25_sequences(root, "test", self.cache)
+
+
+class RainSynComplex25DataModule(RainSynLight25DataModule):
+    """RainSynComplex25 (Liu et al., J4R-Net): same layout as RainSynLight25, heavier rain."""
+
+    alias: ClassVar[str] = "rainsyn_complex25"
+
+
+class RainSynAll100DataModule(SequenceDataModule):
+    """RainSynAll100 (Yang et al., TPAMI): rain, GT and the Haze / Trans / Alpha layers."""
+
+    alias: ClassVar[str] = "rainsynall100"
+
+    def sequences(self, split: str) -> list[ds.Sequence]:
+        """Published train/test; val held out of train."""
+        root = self.require_root(ds.RAINSYNALL100_LAYOUT)
+        if split in ("train", "val"):
+            return self.held_out(ds.rainsynall100_sequences(root, "train", self.cache), split)
+        return ds.rainsynall100_sequences(root, "test", self.cache)
+
+
+class FolderDataModule(SequenceDataModule):
+    """Generic ``<root>/{rain,gt}/<sequence>/`` frames or video files (what ``synthesize`` writes).
+
+    With ``<root>/train`` (and optional ``val``, ``test``) those splits are used; otherwise the root
+    is one pool: val (and test, when there is no test folder) is the seeded ``val_fraction`` hold-out.
+    """
+
+    alias: ClassVar[str] = "folder"
+
+    def sequences(self, split: str) -> list[ds.Sequence]:
+        """The split's own folder when the root has one, else the hold-out of the pool."""
+        return self.split_folders(split, lambda folder: ds.folder_sequences(folder, self.cache), ds.FOLDER_LAYOUT)
+
+
+class VideoDataModule(SequenceDataModule):
+    """A rainy video file or frame folder without ground truth (``root`` or ``input``): predict/test only."""
+
+    alias: ClassVar[str] = "video"
+
+    def sequences(self, split: str) -> list[ds.Sequence]:
+        """The one rainy sequence; training needs ground truth, so train/val are refused."""
+        if split in ("train", "val"):
+            raise ValueError("the 'video' data module has no ground truth to train on; use --data=folder with rain/ and gt/")
+        path = self.input or self.root
+        if path is None:
+            raise ds.DatasetNotFoundError(None, "a rainy video file or frame folder", "Pass --data.input=<video or folder>.")
+        return [ds.input_sequence(path, self.cache)]
+
+
+class ImageDataModule(SequenceDataModule):
+    """Single-image sets ``{input,target}/*.png`` (Rain100H/L, Rain13K): every image is a one-frame clip.
+
+    Uses ``<root>/train`` and ``<root>/test`` when present, else the hold-out of ``root``.
+    """
+
+    alias: ClassVar[str] = "image"
+
+    def __init__(self, num_frames: int = 1, **kwargs: Any) -> None:
+        if num_frames != 1:
+            raise ValueError(f"image datasets hold single frames: num_frames must be 1, got {num_frames}")
+        super().__init__(num_frames=num_frames, **kwargs)
+
+    def sequences(self, split: str) -> list[ds.Sequence]:
+        """Train/val/test folders when present, else a seeded hold-out of the images under root."""
+        return self.split_folders(split, lambda folder: ds.image_sequences(folder, self.cache), ds.IMAGE_LAYOUT)

@@ -1,0 +1,248 @@
+"""The rain models of the zoo's papers, vectorised in torch and seeded by a ``torch.Generator``.
+
+One equation covers all of them (CONTRIBUTING.md)::
+
+    O = (1 - alpha) * (T * (B + S) + (1 - T) * A) + alpha * A
+
+B is the clean frame, S the additive streak layer, T the transmission of the rain accumulation
+(a depth-like haze, 1 = clear), A the atmospheric light (also the colour of opaque rain) and alpha
+the occlusion map (1 = occluded by a drop close to the lens).
+
+- ``additive_streaks`` (RainTRN, ESTINet data; RainSynLight25 / RainSynComplex25 style presets
+  ``light`` / ``heavy``): O = B + S, i.e. T = 1, alpha = 0.
+- ``hybrid_occlusion`` (J4R-Net): O = (1 - alpha)(B + S) + alpha * A with binary alpha, T = 1.
+- ``comprehensive`` (Yang et al. TPAMI, RainSynAll100 style): streaks, accumulation and occlusion.
+
+S is the *effective* streak layer, clip(B + S) - B, so the stored layers recombine to the stored
+rainy frame exactly although B + S is clipped to [0, 1]. Unused components carry identity values
+(alpha = 0, T = 1, A = 1) so clips of different rain models collate into one batch.
+
+Streaks are drops seeded on a periodic canvas, widened by a small Gaussian and motion-blurred
+along their falling direction; frame t shows the canvas shifted by t times the fall velocity, so
+rain moves coherently between frames. Sizes are in pixels of a 256-pixel frame and scale with it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+RAIN_KINDS = ("light", "heavy", "accumulation", "occlusion")
+LAYER_KEYS = ("streak", "occlusion", "transmission", "atmosphere", "haze")
+
+
+@dataclass(frozen=True)
+class StreakPreset:
+    """Ranges the streak layers are drawn from (lengths and widths in pixels of a 256-pixel frame)."""
+
+    layers: tuple[int, int]
+    density: tuple[float, float]
+    length: tuple[float, float]
+    width: tuple[float, float]
+    brightness: tuple[float, float]
+    max_angle: float
+
+
+PRESETS = {
+    "light": StreakPreset((1, 2), (0.001, 0.003), (8.0, 20.0), (0.4, 0.8), (0.3, 0.55), 15.0),
+    "heavy": StreakPreset((3, 3), (0.0015, 0.003), (16.0, 40.0), (0.7, 1.4), (0.5, 0.85), 25.0),
+}
+OCCLUDER = StreakPreset((1, 1), (0.0003, 0.0008), (6.0, 16.0), (2.0, 3.5), (1.0, 1.0), 20.0)
+
+
+def _uniform(low: float, high: float, generator: torch.Generator) -> float:
+    """One float drawn uniformly from [low, high)."""
+    return low + (high - low) * torch.rand((), generator=generator).item()
+
+
+def _gaussian_blur_circular(x: Tensor, sigma: float) -> Tensor:
+    """Separable Gaussian with wrap-around borders and peak 1, so a drop widens without dimming."""
+    radius = max(1, math.ceil(2.5 * sigma))
+    taps = torch.arange(-radius, radius + 1, dtype=x.dtype)
+    kernel = torch.exp(-(taps**2) / (2 * sigma**2))
+    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="circular"), kernel.view(1, 1, 1, -1))
+    return F.conv2d(F.pad(x, (0, 0, radius, radius), mode="circular"), kernel.view(1, 1, -1, 1))
+
+
+def _motion_blur_circular(x: Tensor, length: float, angle: float) -> Tensor:
+    """Sum of shifted copies along the fall direction, tapered at the ends like a drop's exposure."""
+    taps = max(2, round(length))
+    offsets = torch.linspace(-(taps - 1) / 2, (taps - 1) / 2, taps)
+    weights = 1.0 - 0.6 * offsets.abs() / max(1.0, offsets.abs().max().item())
+    out = torch.zeros_like(x)
+    for offset, weight in zip(offsets.tolist(), weights.tolist()):
+        shift = (round(offset * math.cos(angle)), round(offset * math.sin(angle)))
+        out += weight * torch.roll(x, shifts=shift, dims=(-2, -1))
+    return out
+
+
+def _blur_streaks(seeds: Tensor, sigma: float, length: float, angle: float) -> Tensor:
+    """Widen and motion-blur drop seeds, scaled so an isolated drop peaks at its seed value."""
+    size = 2 * math.ceil(2.5 * sigma + length / 2) + 3
+    delta = torch.zeros(1, 1, size, size)
+    delta[..., size // 2, size // 2] = 1.0
+    peak = _motion_blur_circular(_gaussian_blur_circular(delta, sigma), length, angle).max()
+    return _motion_blur_circular(_gaussian_blur_circular(seeds, sigma), length, angle) / peak
+
+
+@dataclass
+class MovingLayer:
+    """A periodic canvas and the velocity (pixels/frame, down and right) it falls with."""
+
+    canvas: Tensor
+    velocity: tuple[float, float]
+
+    def frames(self, times: Tensor, height: int, width: int) -> Tensor:
+        """The T,H,W views of the canvas at the given frame numbers (one gather, no per-frame loop)."""
+        rows, cols = self.canvas.shape
+        dy = torch.round(times * self.velocity[0]).long()
+        dx = torch.round(times * self.velocity[1]).long()
+        ys = (torch.arange(height)[None, :] - dy[:, None]) % rows
+        xs = (torch.arange(width)[None, :] - dx[:, None]) % cols
+        return self.canvas[ys[:, :, None], xs[:, None, :]]
+
+
+def _streak_layer(
+    height: int, width: int, preset: StreakPreset, angle: float, scale: float, generator: torch.Generator
+) -> MovingLayer:
+    """One depth layer of streaks: seeds, width blur, motion blur, and a fall speed near its length."""
+    rows = 2 * height  # a taller canvas makes the pattern repeat less often in long sequences
+    density = _uniform(*preset.density, generator)
+    length = _uniform(*preset.length, generator) * scale
+    sigma = _uniform(*preset.width, generator) * scale
+    angle = angle + math.radians(_uniform(-3.0, 3.0, generator))
+    seeds = (torch.rand(rows, width, generator=generator) < density).float()
+    seeds *= 0.6 + 0.4 * torch.rand(rows, width, generator=generator)
+    streaks = _blur_streaks(seeds[None, None], sigma, length, angle)[0, 0]
+    streaks = streaks.clamp(0, 1) * _uniform(*preset.brightness, generator)
+    speed = length * _uniform(0.6, 1.2, generator)
+    return MovingLayer(streaks, (speed * math.cos(angle), speed * math.sin(angle)))
+
+
+def _occluder_layer(height: int, width: int, scale: float, generator: torch.Generator) -> MovingLayer:
+    """Opaque drops near the lens: thick, short streaks thresholded to a binary map."""
+    layer = _streak_layer(height, width, OCCLUDER, _uniform(-0.3, 0.3, generator), scale, generator)
+    return MovingLayer((layer.canvas > 0.5).float(), layer.velocity)
+
+
+def _depth_like(height: int, width: int, generator: torch.Generator) -> Tensor:
+    """A smooth 1,H,W map in [0, 1], far at the top like a street scene, with low-frequency variation."""
+    ramp = torch.linspace(1.0, 0.0, height)[:, None].expand(height, width)
+    coarse = torch.rand(1, 1, 4, 4, generator=generator)
+    blobs = F.interpolate(coarse, size=(height, width), mode="bicubic", align_corners=True)[0, 0]
+    depth = 0.7 * ramp + 0.3 * blobs
+    return ((depth - depth.min()) / (depth.max() - depth.min()).clamp_min(1e-6))[None]
+
+
+@dataclass
+class RainField:
+    """Rain sampled once for a sequence and rendered chunk by chunk, so long videos stay coherent."""
+
+    height: int
+    width: int
+    streaks: list[MovingLayer] = field(default_factory=list)
+    occluders: list[MovingLayer] = field(default_factory=list)
+    transmission: Tensor | None = None
+    atmosphere: Tensor | None = None
+
+    def render(self, clean: Tensor, start: int = 0) -> tuple[Tensor, dict[str, Tensor]]:
+        """Rainy frames and layers for clean T,3,H,W frames numbered ``start``, ``start + 1``, ..."""
+        frames, _, height, width = clean.shape
+        if (height, width) != (self.height, self.width):
+            raise ValueError(f"rain field is {self.height}x{self.width} but frames are {height}x{width}")
+        times = torch.arange(start, start + frames, dtype=torch.float32)
+        streak = self._sum(self.streaks, times)[:, None].expand(frames, 3, height, width)
+        streak = (clean + streak).clamp(0, 1) - clean
+        occlusion = self._sum(self.occluders, times)[:, None]
+        transmission = self._per_frame(self.transmission, frames, 1, 1.0)
+        atmosphere = self._per_frame(self.atmosphere, frames, 3, 1.0)
+        layers = {
+            "streak": streak,
+            "occlusion": occlusion,
+            "transmission": transmission,
+            "atmosphere": atmosphere,
+            "haze": transmission * clean + (1 - transmission) * atmosphere,
+        }
+        rainy = compose(clean, streak, occlusion, transmission, atmosphere).clamp(0, 1)
+        return rainy, layers
+
+    def _sum(self, layers: list[MovingLayer], times: Tensor) -> Tensor:
+        """T,H,W sum of moving layers, clipped to 1 (zeros when there are none)."""
+        total = torch.zeros(len(times), self.height, self.width)
+        for layer in layers:
+            total += layer.frames(times, self.height, self.width)
+        return total.clamp(0, 1)
+
+    def _per_frame(self, value: Tensor | None, frames: int, channels: int, identity: float) -> Tensor:
+        """A static C,H,W (or C) component expanded to T,C,H,W; the identity value when unused."""
+        if value is None:
+            return torch.full((1, channels, 1, 1), identity).expand(frames, channels, self.height, self.width)
+        value = value.view(1, channels, *value.shape[1:]) if value.dim() == 3 else value.view(1, channels, 1, 1)
+        return value.expand(frames, channels, self.height, self.width)
+
+
+def compose(background: Tensor, streak: Tensor, occlusion: Tensor, transmission: Tensor, atmosphere: Tensor) -> Tensor:
+    """The one rain equation O = (1-alpha)(T(B+S) + (1-T)A) + alpha A, for checks and for losses."""
+    hazy = transmission * (background + streak) + (1 - transmission) * atmosphere
+    return (1 - occlusion) * hazy + occlusion * atmosphere
+
+
+def _frame_scale(height: int, width: int) -> float:
+    """Streak sizes are given for 256-pixel frames; small crops keep at least thin visible streaks."""
+    return max(0.25, min(height, width) / 256)
+
+
+def _atmosphere(generator: torch.Generator) -> Tensor:
+    """A bright, slightly tinted grey for the atmospheric light / colour of opaque rain."""
+    grey = _uniform(0.75, 1.0, generator)
+    tint = (torch.rand(3, generator=generator) - 0.5) * 0.06
+    return (grey + tint).clamp(0, 1)
+
+
+def sample_rain(
+    kind: str, height: int, width: int, generator: torch.Generator, scene_size: int | None = None
+) -> RainField:
+    """Draw the rain of one sequence: ``light``, ``heavy``, ``occlusion`` or ``accumulation``.
+
+    ``scene_size`` is the side of the full frame when rain is rendered on a crop of it, so a crop
+    gets the streak sizes of the frame it comes from.
+    """
+    if kind not in RAIN_KINDS:
+        raise ValueError(f"unknown rain '{kind}'; expected one of {', '.join(RAIN_KINDS)}")
+    scale = _frame_scale(height, width) if scene_size is None else _frame_scale(scene_size, scene_size)
+    preset = PRESETS["light" if kind == "occlusion" else "heavy" if kind == "accumulation" else kind]
+    angle = math.radians(_uniform(-preset.max_angle, preset.max_angle, generator))
+    count = int(torch.randint(preset.layers[0], preset.layers[1] + 1, (), generator=generator))
+    rain = RainField(height, width, [_streak_layer(height, width, preset, angle, scale, generator) for _ in range(count)])
+    if kind in ("occlusion", "accumulation"):
+        rain.occluders = [_occluder_layer(height, width, scale, generator)]
+        rain.atmosphere = _atmosphere(generator)
+    if kind == "accumulation":
+        rain.transmission = torch.exp(-_uniform(0.4, 1.4, generator) * _depth_like(height, width, generator))
+    return rain
+
+
+def add_rain(clean: Tensor, kind: str, generator: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
+    """Render one rain kind onto clean T,3,H,W frames in [0, 1]; returns (rainy, layers)."""
+    return sample_rain(kind, clean.shape[-2], clean.shape[-1], generator).render(clean)
+
+
+def additive_streaks(clean: Tensor, generator: torch.Generator, preset: str = "light") -> tuple[Tensor, dict[str, Tensor]]:
+    """Additive rain O = B + S with the ``light`` or ``heavy`` preset (RainTRN, ESTINet)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown streak preset '{preset}'; expected one of {', '.join(PRESETS)}")
+    return add_rain(clean, preset, generator)
+
+
+def hybrid_occlusion(clean: Tensor, generator: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
+    """J4R-Net's hybrid model O = (1-alpha)(B+S) + alpha A with a binary occlusion map."""
+    return add_rain(clean, "occlusion", generator)
+
+
+def comprehensive(clean: Tensor, generator: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
+    """Yang et al.'s model: heavy streaks, depth-like accumulation (T, A) and opaque occlusion."""
+    return add_rain(clean, "accumulation", generator)

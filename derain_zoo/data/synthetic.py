@@ -1,0 +1,190 @@
+"""The built-in default data: rain rendered onto clean videos made from shipped photographs.
+
+Clean video: a virtual camera moves smoothly over a photograph from scikit-image's bundled sample
+images (pan, zoom and a small rotation, all bounded sinusoids so long sequences stay inside the
+photo) while an elliptical patch cut from another photograph moves on its own path in front of
+it, so temporal models meet both global and independent motion. Rain comes from ``rain.py``.
+Training, validation and test use different photographs; every clip is a pure function of
+(seed, split, epoch, index), so validation and test are identical run to run and a resumed
+training run sees the same stream.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from derain_zoo.data import video_io
+from derain_zoo.data.rain import RAIN_KINDS, sample_rain
+from derain_zoo.data.transforms import ClipAugment
+
+# Files inside the scikit-image wheel (no download): natural colour photographs first, then grey
+# textures and scenes that are replicated to RGB. motorcycle_left/right are one stereo scene, so
+# both are in training; validation and test photographs appear nowhere else.
+PHOTOS = {
+    "train": (
+        "astronaut.png", "motorcycle_left.png", "motorcycle_right.png", "hubble_deep_field.jpg", "ihc.png",
+        "retina.jpg", "camera.png", "brick.png", "grass.png", "gravel.png",
+    ),
+    "val": ("rocket.jpg",),
+    "test": ("chelsea.png", "coffee.png"),
+}
+SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
+VIEW_FRACTION = (0.5, 0.6)  # part of the photo's short side the camera sees
+
+
+@contextmanager
+def single_thread() -> Iterator[None]:
+    """Render with one intra-op thread: a clip is many small ops that threads only slow down
+    (DataLoader workers are single-threaded already; this covers num_workers=0)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@lru_cache(maxsize=64)
+def load_photo(name: str, short_side: int) -> Tensor:
+    """A bundled scikit-image photograph as 3,H,W float in [0, 1], resized to the given short side."""
+    path = resources.files("skimage") / "data" / name
+    image = video_io.read_image(str(path))
+    scale = short_side / min(image.shape[:2])
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    image = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    return torch.from_numpy(image).permute(2, 0, 1).float() / 255.0
+
+
+def _wave(frames: Tensor, amplitude: float, rng: np.random.Generator) -> Tensor:
+    """A bounded smooth motion: amplitude * sin(2 pi t / period + phase) with a random period."""
+    period, phase = rng.uniform(40, 120), rng.uniform(0, 2 * math.pi)
+    return amplitude * torch.sin(2 * math.pi * frames / period + phase)
+
+
+def _pixel_grid(size: int, window: tuple[int, int, int]) -> tuple[Tensor, Tensor]:
+    """x, y coordinates (centred on the frame) of the output pixels inside the crop window."""
+    top, left, side = window
+    coords = torch.arange(side, dtype=torch.float32) + 0.5 - size / 2
+    return (coords + left)[None, :].expand(side, side), (coords + top)[:, None].expand(side, side)
+
+
+def camera_grid(photo_hw: tuple[int, int], frames: int, size: int, window: tuple[int, int, int], rng: np.random.Generator) -> Tensor:
+    """grid_sample grid T,h,w,2 of a camera panning, zooming and rotating over the photograph."""
+    height, width = photo_hw
+    short = min(height, width)
+    t = torch.arange(frames, dtype=torch.float32)
+    half = rng.uniform(*VIEW_FRACTION) * short / 2 * (1 + _wave(t, 0.08, rng))
+    angle = math.radians(rng.uniform(-3, 3)) + _wave(t, math.radians(2), rng)
+    reach = 0.34 * short * 1.1  # half-diagonal of the largest rotated, zoomed view
+    swing = 0.06 * short
+    cx = rng.uniform(min(reach + swing, width / 2), max(width - reach - swing, width / 2)) + _wave(t, swing, rng)
+    cy = rng.uniform(min(reach + swing, height / 2), max(height - reach - swing, height / 2)) + _wave(t, swing, rng)
+    x, y = _pixel_grid(size, window)
+    zoom = (2 * half / size)[:, None, None]
+    cos, sin = torch.cos(angle)[:, None, None], torch.sin(angle)[:, None, None]
+    u = cx[:, None, None] + zoom * (cos * x - sin * y)
+    v = cy[:, None, None] + zoom * (sin * x + cos * y)
+    return torch.stack([(2 * u + 1) / width - 1, (2 * v + 1) / height - 1], dim=-1)
+
+
+def object_grid(frames: int, size: int, window: tuple[int, int, int], side: float, rng: np.random.Generator) -> Tensor:
+    """grid_sample grid into a sprite of ``side`` pixels moving on its own path across the frame."""
+    t = torch.arange(frames, dtype=torch.float32)
+    direction = rng.uniform(0, 2 * math.pi)
+    drift = _wave(t, rng.uniform(0.2, 0.35) * size, rng)
+    px = rng.uniform(-0.2, 0.2) * size + drift * math.cos(direction)
+    py = rng.uniform(-0.2, 0.2) * size + drift * math.sin(direction)
+    x, y = _pixel_grid(size, window)
+    return torch.stack([(x[None] - px[:, None, None]) / (side / 2), (y[None] - py[:, None, None]) / (side / 2)], dim=-1)
+
+
+def sprite(photo: Tensor, rng: np.random.Generator) -> Tensor:
+    """An elliptical patch of a photograph with a soft alpha edge, as 4,h,w (RGB + alpha)."""
+    _, height, width = photo.shape
+    side = int(min(height, width) * rng.uniform(0.2, 0.35))
+    top, left = int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1))
+    patch = photo[:, top : top + side, left : left + side]
+    ys, xs = torch.meshgrid(torch.linspace(-1, 1, side), torch.linspace(-1, 1, side), indexing="ij")
+    aspect = rng.uniform(0.6, 1.0)
+    alpha = ((1 - xs**2 - (ys / aspect) ** 2) * 6).clamp(0, 1)
+    return torch.cat([patch, alpha[None]])
+
+
+def render_clean(
+    split: str, frames: int, size: int, window: tuple[int, int, int], rng: np.random.Generator
+) -> Tensor:
+    """Clean frames T,3,h,w of the crop ``window`` = (top, left, side) of a size x size moving scene."""
+    names = PHOTOS[split]
+    short_side = round(size / VIEW_FRACTION[0] * 1.1)
+    background = load_photo(names[int(rng.integers(len(names)))], short_side)
+    grid = camera_grid(tuple(background.shape[1:]), frames, size, window, rng)
+    scene = F.grid_sample(background.expand(frames, -1, -1, -1), grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    patch = sprite(load_photo(names[int(rng.integers(len(names)))], short_side), rng)
+    side = size * rng.uniform(0.25, 0.4)
+    grid = object_grid(frames, size, window, side, rng)
+    layer = F.grid_sample(patch.expand(frames, -1, -1, -1), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    alpha = layer[:, 3:]
+    return (alpha * layer[:, :3] + (1 - alpha) * scene).clamp(0, 1)
+
+
+class SyntheticRainClips(Dataset):
+    """``count`` rainy clips of one split, each a pure function of (seed, split, epoch, index).
+
+    ``crop_size`` clips are rendered directly in a (random for train, centred otherwise) window of
+    the ``frame_size`` scene, with rain sized for the whole frame; flips and reversal follow.
+    """
+
+    def __init__(
+        self,
+        split: str,
+        count: int,
+        num_frames: int,
+        frame_size: int,
+        crop_size: int | None,
+        rain: str = "mixed",
+        seed: int = 0,
+        augment: ClipAugment | None = None,
+    ) -> None:
+        if rain != "mixed" and rain not in RAIN_KINDS:
+            raise ValueError(f"unknown rain '{rain}'; expected one of mixed, {', '.join(RAIN_KINDS)}")
+        self.split, self.count, self.num_frames = split, count, num_frames
+        self.frame_size, self.crop_size, self.rain = frame_size, crop_size, rain
+        self.seed, self.augment = seed, augment
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        with single_thread():
+            return self._render(*(key if isinstance(key, tuple) else (0, key)))
+
+    def _render(self, epoch: int, i: int) -> dict[str, Any]:
+        """Clip ``i`` of ``epoch``: scene, rain, layers, then flips / reversal for training."""
+        if not 0 <= i < self.count:
+            raise IndexError(f"clip {i} out of range for {self.count} {self.split} clips")
+        rng = np.random.default_rng([self.seed, SPLIT_CODES[self.split], epoch, i])
+        kind = self.rain if self.rain != "mixed" else RAIN_KINDS[int(rng.integers(len(RAIN_KINDS)))]
+        side = self.crop_size or self.frame_size
+        offset = self.frame_size - side
+        top, left = (int(rng.integers(0, offset + 1)), int(rng.integers(0, offset + 1))) if self.split == "train" else (offset // 2, offset // 2)
+        clean = render_clean(self.split, self.num_frames, self.frame_size, (top, left, side), rng)
+        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        rainy, layers = sample_rain(kind, side, side, generator, scene_size=self.frame_size).render(clean)
+        sample = {"rain": rainy, "clean": clean, **{k: v.contiguous() for k, v in layers.items()}}
+        sample["index"] = torch.arange(self.num_frames, dtype=torch.int64)
+        if self.augment is not None:
+            sample = self.augment(sample, rng)
+        sample["name"] = f"synthetic-{self.split}-{i:04d}-{kind}" if self.split != "train" else f"synthetic-train-e{epoch}-{i:05d}-{kind}"
+        return sample

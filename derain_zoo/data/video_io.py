@@ -1,0 +1,158 @@
+"""Read and write frame folders and video files; every error names the file it is about.
+
+Frames are uint8 (or uint16 for 16-bit PNG layers) numpy arrays ``H,W,3`` in RGB order.
+Conversions, documented because datasets contain them: grayscale frames are replicated to three
+channels, the alpha channel of RGBA frames is dropped (rain datasets store opaque frames; a
+transparent frame would have no defined background).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
+DEFAULT_FPS = 25.0
+
+
+def natural_key(path: Path) -> list[int | str]:
+    """Sort key so that ``9.png`` comes before ``10.png`` (RainSyn25 names frames without padding)."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+
+def is_video(path: str | Path) -> bool:
+    """True for a file with a video suffix (decided by name so a missing file still gets a clear error)."""
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+def list_frames(folder: str | Path) -> list[Path]:
+    """The image files of a frame folder in natural order; an empty folder is an error."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"frame folder {folder} does not exist")
+    frames = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=natural_key)
+    if not frames:
+        raise ValueError(f"empty sequence: {folder} holds no frames ({', '.join(IMAGE_SUFFIXES)})")
+    return frames
+
+
+def to_rgb(image: np.ndarray, path: str | Path) -> np.ndarray:
+    """Bring a decoded OpenCV image to H,W,3 RGB: gray replicated, alpha dropped, BGR swapped."""
+    if image.ndim == 2:
+        image = image[:, :, None]
+    channels = image.shape[2]
+    if channels == 1:
+        return np.repeat(image, 3, axis=2)
+    if channels == 3:
+        return image[:, :, ::-1]
+    if channels == 4:
+        return image[:, :, 2::-1]
+    raise ValueError(f"unsupported frame {path}: {channels} channels (expected gray, RGB or RGBA)")
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Decode one frame to RGB H,W,3 (uint8, or uint16 for 16-bit files); corrupt files raise."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"frame {path} does not exist")
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None or image.size == 0:
+        raise ValueError(f"unreadable or corrupt frame: {path}")
+    if image.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"unsupported frame {path}: pixel type {image.dtype} (expected 8 or 16 bit)")
+    return np.ascontiguousarray(to_rgb(image, path))
+
+
+def iter_video(path: str | Path) -> Iterator[np.ndarray]:
+    """Decode a video file frame by frame (RGB uint8) so long videos need not fit in memory."""
+    capture = _open_video(path)
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            yield np.ascontiguousarray(frame[:, :, ::-1])
+    finally:
+        capture.release()
+
+
+def video_fps(path: str | Path) -> float:
+    """Frame rate stored in a video file (DEFAULT_FPS when the container does not say)."""
+    capture = _open_video(path)
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    capture.release()
+    return float(fps) if fps and fps > 0 else DEFAULT_FPS
+
+
+def _open_video(path: str | Path) -> cv2.VideoCapture:
+    """Open a video with OpenCV, turning its silent failure into an error that names the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"video {path} does not exist")
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise ValueError(f"unreadable or corrupt video: {path}")
+    return capture
+
+
+def iter_frames(path: str | Path) -> tuple[Iterator[np.ndarray], float]:
+    """Frames of a video file or frame folder as an iterator, plus the fps (DEFAULT_FPS for folders)."""
+    path = Path(path)
+    if is_video(path):
+        fps = video_fps(path)
+        return iter_video(path), fps
+    if path.is_dir():
+        return (read_image(p) for p in list_frames(path)), DEFAULT_FPS
+    raise FileNotFoundError(f"{path} is neither a video file ({', '.join(VIDEO_SUFFIXES)}) nor a frame folder")
+
+
+def read_frames(path: str | Path) -> tuple[np.ndarray, float]:
+    """Whole sequence as T,H,W,3 RGB plus fps; frames of different sizes or no frames raise."""
+    frames, fps = iter_frames(path)
+    frames = list(frames)
+    if not frames:
+        raise ValueError(f"empty sequence: {path} holds no decodable frames")
+    shapes = {f.shape for f in frames}
+    if len(shapes) > 1:
+        raise ValueError(f"frames of {path} differ in size: {sorted(shapes)}")
+    return np.stack(frames), fps
+
+
+def write_frames(folder: str | Path, frames: Iterable[np.ndarray], start: int = 1) -> list[Path]:
+    """Write RGB frames (uint8 or uint16, H,W,3 or H,W) as ``%05d.png`` numbered from ``start``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for number, frame in enumerate(frames, start):
+        path = folder / f"{number:05d}.png"
+        image = frame if frame.ndim == 2 else np.ascontiguousarray(frame[:, :, ::-1])
+        if not cv2.imwrite(str(path), image):
+            raise OSError(f"could not write frame {path}")
+        written.append(path)
+    return written
+
+
+def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float) -> None:
+    """Write RGB uint8 frames to a video file (mp4v for .mp4/.mov/.m4v, MJPG for .avi)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    codec = "MJPG" if path.suffix.lower() == ".avi" else "mp4v"
+    writer = None
+    try:
+        for frame in frames:
+            if writer is None:
+                height, width = frame.shape[:2]
+                writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), float(fps), (width, height))
+                if not writer.isOpened():
+                    raise OSError(f"could not open {path} for writing (codec {codec})")
+            writer.write(np.ascontiguousarray(frame[:, :, ::-1]))
+    finally:
+        if writer is not None:
+            writer.release()
+    if writer is None:
+        raise ValueError(f"no frames to write to {path}")
