@@ -4,6 +4,7 @@ from derain_zoo.models.base import DerainModule
 from derain_zoo.models.baselines import Identity, TemporalMedian
 
 # one line per network (added by each model's folder as it lands)
+from derain_zoo.models.ddsa import DDSA
 from derain_zoo.models.j4rnet import J4RNet
 
-__all__ = ["DerainModule", "Identity", "J4RNet", "TemporalMedian"]
+__all__ = ["DDSA", "DerainModule", "Identity", "J4RNet", "TemporalMedian"]

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 import torch.nn.functional as F
+from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor
 
 from derain_zoo.models.base import DerainModule
 from derain_zoo.models.ddsa.network import AttentionMode, DDSANet, FeedForwardKind
+
+
+def paper_optimizer(params: Any) -> torch.optim.Optimizer:
+    """AdamW at 1e-4 (Sec. 3.2); betas and weight decay are Restormer's, the paper gives none."""
+    return torch.optim.AdamW(params, lr=1e-4, betas=(0.9, 0.999), weight_decay=1e-4)
 
 
 class DDSA(DerainModule):
@@ -33,9 +40,10 @@ class DDSA(DerainModule):
         spatial_attention: bool = True,
         ffn_expansion: float = 2.66,
         res2net_scales: int = 3,
+        optimizer: OptimizerCallable = paper_optimizer,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(optimizer=optimizer, **kwargs)
         self.network = DDSANet(
             dim=dim,
             num_blocks=num_blocks,
