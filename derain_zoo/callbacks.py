@@ -65,6 +65,11 @@ def _gather(records: FrameRecords) -> FrameRecords:
     return merged
 
 
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    """NaN (a sequence without ground truth) becomes null, which JSON readers understand."""
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+
+
 class Evaluator(L.Callback):
     """Scores validation and test outputs with PSNR/SSIM on RGB and Y, per frame -> sequence -> mean."""
 
@@ -115,7 +120,7 @@ class Evaluator(L.Callback):
     def write(self, folder: Path) -> None:
         """Write metrics.json and metrics.csv: one row per sequence, then the mean."""
         folder.mkdir(parents=True, exist_ok=True)
-        payload = {"sequences": self.rows, "mean": self.mean, "crop_border": self.crop_border}
+        payload = {"sequences": [_jsonable(r) for r in self.rows], "mean": _jsonable(self.mean), "crop_border": self.crop_border}
         (folder / "metrics.json").write_text(json.dumps(payload, indent=2))
         with open(folder / "metrics.csv", "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=["name", "frames", *METRICS])

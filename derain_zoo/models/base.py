@@ -76,9 +76,8 @@ class DerainModule(L.LightningModule):
 
     def log_losses(self, losses: dict[str, Tensor], stage: str = "train") -> None:
         """Log every loss term as ``<stage>/<name>`` on the progress bar's step axis."""
-        batch_size = None
         for name, value in losses.items():
-            self.log(f"{stage}/{name}", value.detach(), prog_bar=name == "loss", batch_size=batch_size)
+            self.log(f"{stage}/{name}", value.detach(), prog_bar=name == "loss")
 
     def check_finite(self, loss: Tensor, term: str = "loss") -> bool:
         """Stop (or, with ``nonfinite='skip'``, report False) when a loss term is NaN or inf."""
@@ -92,6 +91,16 @@ class DerainModule(L.LightningModule):
             self.print(f"skipping step: {message}")
             return False
         raise NonFiniteLossError(message + " (set --model.init_args.nonfinite=skip to skip such steps)")
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Stamp the model's alias (for clear errors on load) and refuse to save non-finite weights."""
+        checkpoint["derain_zoo_model"] = self.alias or type(self).__name__
+        bad = [name for name, tensor in checkpoint["state_dict"].items() if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+        if bad:
+            raise NonFiniteLossError(
+                f"model '{self.alias}' has non-finite weights at step {self.global_step} ({', '.join(bad[:3])}"
+                f"{', ...' if len(bad) > 3 else ''}); checkpoint not written"
+            )
 
     # ------------------------------------------------------------------ shared eval steps
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Tensor]:
