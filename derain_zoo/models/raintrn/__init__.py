@@ -1,0 +1,6 @@
+"""RainTRN: recurrent spatio-temporal Transformer derainer with a spectral-normalised 3D GAN critic."""
+
+from derain_zoo.models.raintrn.module import RainTRN
+from derain_zoo.models.raintrn.network import RainTRNNet
+
+__all__ = ["RainTRN", "RainTRNNet"]

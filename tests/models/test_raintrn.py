@@ -1,0 +1,205 @@
+"""RainTRN: shapes, the recurrence, spectral norm where (and only where) the paper puts it,
+patch attention without positional bias, GAN updates with manual optimisation, overfitting."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+import lightning as L
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.nn.utils import parametrize
+from torch.utils.data import DataLoader
+
+from derain_zoo.models.components.discriminator3d import SpectralNormDiscriminator3d
+from derain_zoo.models.raintrn import RainTRN, RainTRNNet
+from derain_zoo.models.raintrn.network import MultiHeadPatchAttention
+
+TINY_NET = dict(channels=16, base_channels=8, num_res_blocks=1, num_transformer_blocks=1, patch_grids=(2, 4))
+TINY = dict(TINY_NET, disc_channels=4, disc_layers=3)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny convs run faster on one thread than on two contended ones (the machine is shared)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def rain_clip(seed: int = 0, clips: int = 2, frames: int = 3, size: int = 16) -> dict[str, torch.Tensor]:
+    """Smooth clean clips plus bright sparse streaks: a learnable y = x + r pair."""
+    generator = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(clips * frames, 3, 4, 4, generator=generator)
+    clean = F.interpolate(coarse, size=(size, size), mode="bilinear").view(clips, frames, 3, size, size)
+    streak = 0.5 * (torch.rand(clips, frames, 1, size, size, generator=generator) < 0.08).float()
+    return {"rain": (clean + streak).clamp(0, 1), "clean": clean.contiguous()}
+
+
+def fit(model: RainTRN, batches: list[dict[str, torch.Tensor]]) -> None:
+    """Run the module's own manual-optimisation training_step through a bare Trainer."""
+    trainer = L.Trainer(
+        max_epochs=1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # dataloader worker hints
+        trainer.fit(model, train_dataloaders=DataLoader(batches, batch_size=None))
+
+
+@pytest.mark.parametrize("frames,size", [(1, (16, 16)), (2, (17, 23)), (5, (9, 13)), (3, (3, 5))])
+def test_every_frame_is_restored_for_any_clip_length_and_odd_size(frames, size):
+    torch.manual_seed(0)
+    model = RainTRN(**TINY).eval()
+    rain = torch.rand(2, frames, 3, *size)
+    with torch.no_grad():
+        output = model(rain)
+    assert output.shape == rain.shape
+    assert torch.isfinite(output).all()
+
+
+def test_recurrence_starts_from_zeros_and_feeds_back_the_previous_output():
+    torch.manual_seed(0)
+    net = RainTRNNet(**TINY_NET).eval()
+    rain = torch.rand(1, 3, 3, 16, 16)
+    with torch.no_grad():
+        output = net(rain)
+        first = net.step(rain[:, 0], torch.zeros_like(rain[:, 0]))
+        second = net.step(rain[:, 1], output[:, 0])
+        second_from_other_past = net.step(rain[:, 1], output[:, 0] + 0.5 * torch.rand_like(output[:, 0]))
+        first_from_nonzero = net.step(rain[:, 0], torch.ones_like(rain[:, 0]))
+    torch.testing.assert_close(output[:, 0], first)
+    torch.testing.assert_close(output[:, 1], second)
+    assert (second_from_other_past - output[:, 1]).abs().max() > 1e-4
+    assert (first_from_nonzero - output[:, 0]).abs().max() > 1e-4
+
+
+def test_changing_a_rain_frame_leaves_earlier_outputs_untouched():
+    torch.manual_seed(0)
+    net = RainTRNNet(**TINY_NET).eval()
+    rain = torch.rand(1, 4, 3, 16, 16)
+    edited = rain.clone()
+    edited[:, 2] = torch.rand_like(edited[:, 2])
+    with torch.no_grad():
+        before, after = net(rain), net(edited)
+    torch.testing.assert_close(before[:, :2], after[:, :2])  # causal: the past never sees the future
+    assert (before[:, 2] - after[:, 2]).abs().max() > 1e-4
+
+
+def test_spectral_norm_on_every_discriminator_conv_and_no_generator_layer():
+    torch.manual_seed(0)
+    model = RainTRN(**TINY)
+    convs = [m for m in model.discriminator.modules() if isinstance(m, torch.nn.Conv3d)]
+    assert len(convs) == TINY["disc_layers"]
+    assert all(parametrize.is_parametrized(conv, "weight") for conv in convs)
+    assert all(type(conv.parametrizations.weight[0]).__name__ == "_SpectralNorm" for conv in convs)
+
+    clip = torch.rand(1, 3, 3, 16, 16)
+    model.discriminator.train()
+    for _ in range(30):  # each training-mode forward runs one power iteration per conv
+        model.discriminator(clip)
+    model.discriminator.eval()
+    with torch.no_grad():
+        sigmas = [torch.linalg.matrix_norm(conv.weight.flatten(1), ord=2).item() for conv in convs]
+    assert all(abs(sigma - 1) < 0.05 for sigma in sigmas), sigmas
+
+    generator_layers = list(model.network.modules())
+    assert not any(parametrize.is_parametrized(layer) for layer in generator_layers)
+    assert not any(hasattr(layer, "weight_orig") for layer in generator_layers)  # old-style spectral_norm
+
+
+def test_discriminator_scores_every_frame_of_a_clip():
+    disc = SpectralNormDiscriminator3d(base_channels=4, num_layers=3)
+    scores = disc(torch.rand(2, 5, 3, 24, 20))
+    assert scores.shape[:2] == (2, 5)
+    assert scores.shape[-2:] == (3, 3)
+
+
+def _shuffle_blocks(x: torch.Tensor, order: list[int], blocks: int = 2) -> torch.Tensor:
+    """Move the blocks x blocks equal tiles of a B,C,H,W map to new positions."""
+    b, c, h, w = x.shape
+    th, tw = h // blocks, w // blocks
+    tiles = x.reshape(b, c, blocks, th, blocks, tw).permute(0, 1, 2, 4, 3, 5).reshape(b, c, blocks * blocks, th, tw)
+    tiles = tiles[:, :, order]
+    return tiles.reshape(b, c, blocks, blocks, th, tw).permute(0, 1, 2, 4, 3, 5).reshape(b, c, h, w)
+
+
+def test_patch_attention_has_no_positional_bias_permuting_patches_permutes_the_output():
+    torch.manual_seed(0)
+    attention = MultiHeadPatchAttention(8, patch_grids=(2, 4)).eval()
+    x = torch.rand(1, 8, 16, 16)
+    order = [3, 0, 2, 1]  # whole 8x8 tiles move, so the 4x4 patches of the finer head move with them
+    with torch.no_grad():
+        shuffled_then_attended = attention.attend(_shuffle_blocks(x, order))
+        attended_then_shuffled = _shuffle_blocks(attention.attend(x), order)
+    torch.testing.assert_close(shuffled_then_attended, attended_then_shuffled, rtol=1e-4, atol=1e-5)
+    assert (shuffled_then_attended - attention.attend(x)).abs().max() > 1e-3  # the shuffle did something
+
+
+def test_patch_attention_mixes_information_across_the_whole_map():
+    torch.manual_seed(0)
+    attention = MultiHeadPatchAttention(8, patch_grids=(2, 4)).eval()
+    x = torch.rand(1, 8, 16, 16)
+    poked = x.clone()
+    poked[..., :4, :4] += 1.0  # one corner patch
+    with torch.no_grad():
+        change = (attention.attend(poked) - attention.attend(x)).abs()
+    assert change[..., 12:, 12:].max() > 1e-5  # the opposite corner hears about it
+
+
+def test_one_training_step_updates_generator_and_discriminator():
+    torch.manual_seed(0)
+    model = RainTRN(**TINY)
+    before = copy.deepcopy(model)
+    fit(model, [rain_clip()])
+    for name, network in (("network", model.network), ("discriminator", model.discriminator)):
+        old = dict(getattr(before, name).named_parameters())
+        # every weight moves; the critic's output bias may legitimately not (hinge gradients on it
+        # cancel while all real and fake scores sit inside the margin, as they do at initialisation)
+        weights = [key for key, value in network.named_parameters() if value.ndim > 1]
+        assert len(weights) > 1
+        unchanged = [key for key in weights if torch.equal(dict(network.named_parameters())[key], old[key])]
+        assert not unchanged, f"{name} parameters not updated: {unchanged}"
+
+
+def test_warm_up_trains_only_the_generator_on_reconstruction():
+    torch.manual_seed(0)
+    model = RainTRN(**TINY, warmup_epochs=1)
+    before = copy.deepcopy(model)
+    fit(model, [rain_clip()])
+    for key, value in model.discriminator.named_parameters():
+        torch.testing.assert_close(value, dict(before.discriminator.named_parameters())[key])
+    assert any(not torch.equal(a, b) for a, b in zip(model.network.parameters(), before.network.parameters()))
+
+
+def test_single_optimizer_argument_is_rejected_for_the_gan():
+    with pytest.raises(ValueError, match="g_optimizer"):
+        RainTRN(**TINY, optimizer=lambda params: torch.optim.SGD(params, lr=0.1))
+
+
+@pytest.mark.parametrize("reconstruction", ["l1", "ssim_mse"])
+def test_overfitting_one_clip_halves_the_reconstruction_loss(reconstruction):
+    torch.manual_seed(0)
+    model = RainTRN(
+        **TINY,
+        reconstruction=reconstruction,
+        g_optimizer=lambda params: torch.optim.Adam(params, lr=3e-3, betas=(0.0, 0.99)),
+    )
+    clip = rain_clip(clips=1, frames=2)
+
+    def reconstruction_loss() -> float:
+        with torch.no_grad():
+            return model.reconstruction_loss(model(clip["rain"]), clip["clean"]).item()
+
+    start = reconstruction_loss()
+    fit(model, [clip] * 40)
+    assert reconstruction_loss() < 0.5 * start
