@@ -6,5 +6,6 @@ from derain_zoo.models.baselines import Identity, TemporalMedian
 # one line per network (added by each model's folder as it lands)
 from derain_zoo.models.ddsa import DDSA
 from derain_zoo.models.j4rnet import J4RNet
+from derain_zoo.models.raintrn import RainTRN
 
-__all__ = ["DDSA", "DerainModule", "Identity", "J4RNet", "TemporalMedian"]
+__all__ = ["DDSA", "DerainModule", "Identity", "J4RNet", "RainTRN", "TemporalMedian"]
