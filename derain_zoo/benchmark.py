@@ -78,9 +78,19 @@ def measure(
     warmup: int = 1,
     device: str = "cpu",
     dtype: torch.dtype = torch.float32,
+    matmul_size: int = 2048,
 ) -> dict[str, Any]:
-    """Benchmark one network's forward on a random clip; every figure is per output frame."""
+    """Benchmark one network's forward on a random clip; every figure is per output frame.
+
+    Latency spread is max - min over the timed runs; peak memory is the process's peak RSS on CPU
+    (interpreter and libraries included, so run each model in its own process) and the peak
+    allocated tensor memory on CUDA.
+    """
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats} and {warmup}")
     torch.set_num_threads(threads)
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
     model = model.to(device=device, dtype=dtype).eval()
     clip = torch.rand(*input_shape, device=device, dtype=dtype)
     frames = input_shape[1] * input_shape[0]
@@ -95,7 +105,7 @@ def measure(
             if step >= warmup:
                 times.append(time.perf_counter() - start)
     per_frame = statistics.median(times) / frames
-    matmul = matmul_rate(device=device)
+    matmul = matmul_rate(matmul_size, device=device)
     achieved = flops / frames / per_frame / 1e9
     return {
         "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
@@ -124,8 +134,22 @@ def _benchmark_alias(alias: str, init_args: dict[str, Any], args: argparse.Names
 
     model = model_registry()[alias](**init_args)
     shape = (1, args.frames, 3, args.size, args.size)
-    row = measure(model, shape, args.threads, args.repeats, args.warmup, args.device, getattr(torch, args.dtype))
+    row = measure(
+        model, shape, args.threads, args.repeats, args.warmup, args.device, getattr(torch, args.dtype), args.matmul_size
+    )
     return {"model": alias, **row}
+
+
+def config_init_args(folder: Path, alias: str) -> dict[str, Any]:
+    """``model.init_args`` of ``<folder>/<alias>.yaml`` (empty when the file has none), for --configs."""
+    import yaml
+
+    path = folder / f"{alias}.yaml"
+    if not path.is_file():
+        raise SystemExit(f"derain-zoo: error: no config {path} for model '{alias}'")
+    model = (yaml.safe_load(path.read_text()) or {}).get("model") or {}
+    # optimisers are class_path dicts for LightningCLI, not callables, and play no part in a forward
+    return {k: v for k, v in (model.get("init_args") or {}).items() if k not in ("optimizer", "lr_scheduler")}
 
 
 def _in_subprocess(alias: str, init_args: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
@@ -156,7 +180,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--model", help="model alias (see 'derain-zoo --help')")
     target.add_argument("--all", action="store_true", help="every model of the zoo")
-    parser.add_argument("--init-args", default="{}", help="JSON constructor arguments (with --model)")
+    parser.add_argument(
+        "--init-args", default="{}", help="JSON constructor arguments (with --all: an object keyed by alias)"
+    )
     parser.add_argument("--size", type=int, default=256, help="frame height and width")
     parser.add_argument("--frames", type=int, default=5, help="frames per clip")
     parser.add_argument("--threads", type=int, default=2)
@@ -164,6 +190,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    parser.add_argument(
+        "--configs", type=Path, help="folder of <alias>.yaml whose model.init_args build each model (e.g. configs/)"
+    )
+    parser.add_argument("--matmul-size", type=int, default=2048, help="side of the square fp32 matmul reference")
+    parser.add_argument(
+        "--in-process", action="store_true", help="skip the fresh process per model (faster; peak memory is shared)"
+    )
     parser.add_argument("--json", type=Path, help="write the rows as a JSON list")
     parser.add_argument("--csv", type=Path, help="write the rows as CSV")
 
@@ -175,15 +208,20 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     registry = model_registry()
     if args.all:
         aliases = list(registry)
-        init_args: dict[str, Any] = {}
     else:
         try:
             resolve(args.model, registry, "model")
         except UnknownNameError as error:
             raise SystemExit(f"derain-zoo: error: {error}") from None
         aliases = [next(a for a, c in registry.items() if args.model.lower() in (a, c.__name__.lower()))]
-        init_args = json.loads(args.init_args)
-    rows = [_in_subprocess(alias, init_args, args) for alias in aliases]
+    explicit = json.loads(args.init_args)
+    bench = _benchmark_alias if args.in_process else _in_subprocess
+    rows = []
+    for alias in aliases:
+        init_args = config_init_args(args.configs, alias) if args.configs else {}
+        # with --all, --init-args is keyed by alias; with --model it is the model's own arguments
+        init_args.update(explicit.get(alias, {}) if args.all else explicit)
+        rows.append(bench(alias, init_args, args))
     print(protocol(args))
     print(format_rows(rows))
     if args.json:
