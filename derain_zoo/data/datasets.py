@@ -27,7 +27,8 @@ class DatasetNotFoundError(FileNotFoundError):
     """A dataset root that does not hold the layout the chosen data module reads."""
 
     def __init__(self, root: str | Path | None, layout: str, hint: str) -> None:
-        super().__init__(f"no dataset found at root={str(root)!r}: expected {layout}. {hint}")
+        where = "(no root given)" if root is None else f"at root={str(root)!r}"
+        super().__init__(f"no dataset found {where}: expected {layout}. {hint}")
 
 
 class FrameSource:

@@ -45,13 +45,14 @@ class StreakPreset:
     width: tuple[float, float]
     brightness: tuple[float, float]
     max_angle: float
+    min_drops: int = 1
 
 
 PRESETS = {
     "light": StreakPreset((1, 2), (0.001, 0.003), (8.0, 20.0), (0.4, 0.8), (0.3, 0.55), 15.0),
     "heavy": StreakPreset((3, 3), (0.0015, 0.003), (16.0, 40.0), (0.7, 1.4), (0.5, 0.85), 25.0),
 }
-OCCLUDER = StreakPreset((1, 1), (0.0003, 0.0008), (6.0, 16.0), (2.0, 3.5), (1.0, 1.0), 20.0)
+OCCLUDER = StreakPreset((1, 1), (0.0003, 0.0008), (6.0, 16.0), (2.0, 3.5), (1.0, 1.0), 20.0, min_drops=3)
 
 
 def _uniform(low: float, high: float, generator: torch.Generator) -> float:
@@ -115,8 +116,10 @@ def _streak_layer(
     length = _uniform(*preset.length, generator) * scale
     sigma = _uniform(*preset.width, generator) * scale
     angle = angle + math.radians(_uniform(-3.0, 3.0, generator))
-    seeds = (torch.rand(rows, width, generator=generator) < density).float()
-    seeds *= 0.6 + 0.4 * torch.rand(rows, width, generator=generator)
+    seeds = torch.zeros(rows * width)
+    count = max(preset.min_drops, round(density * rows * width))  # small crops still get rain
+    seeds[torch.randint(rows * width, (count,), generator=generator)] = 0.6 + 0.4 * torch.rand(count, generator=generator)
+    seeds = seeds.view(rows, width)
     streaks = _blur_streaks(seeds[None, None], sigma, length, angle)[0, 0]
     streaks = streaks.clamp(0, 1) * _uniform(*preset.brightness, generator)
     speed = length * _uniform(0.6, 1.2, generator)

@@ -19,7 +19,7 @@ from derain_zoo.data import (
     VideoDataModule,
     video_io,
 )
-from tests.data.conftest import NTURAIN_SAMPLE, RAIN_OFFSET, clean_frame
+from tests.data.tree import NTURAIN_SAMPLE, RAIN_OFFSET, clean_frame
 
 SMALL = {"num_frames": 3, "crop_size": 16, "batch_size": 2, "num_workers": 0, "val_fraction": 0.34}
 
