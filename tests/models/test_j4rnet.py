@@ -87,9 +87,11 @@ def _cell_with_gate_bias(update_bias: float, read_bias: float) -> DetectionGuide
     """A cell whose gates are constants, so the GRU update can be checked against the equations."""
     cell = DetectionGuidedGRUCell(4, 4, 4)
     with torch.no_grad():
-        cell.gates.weight.zero_()
-        cell.gates.bias[:4] = update_bias
-        cell.gates.bias[4:] = read_bias
+        cell.input_weights.weight[:8].zero_()  # W_z, W_r; W_h (channels 8..12) stays random
+        cell.memory_weights.weight.zero_()
+        cell.guide_weights.weight.zero_()
+        cell.input_weights.bias[:4] = update_bias
+        cell.input_weights.bias[4:8] = read_bias
     return cell
 
 
@@ -104,22 +106,40 @@ def test_open_update_and_closed_read_gate_gives_tanh_of_current_features():
     torch.manual_seed(0)
     cell = _cell_with_gate_bias(update_bias=200.0, read_bias=-1.0)
     frame, memory, guide = torch.randn(3, 2, 4, 9, 11).unbind(0)
-    w_h = cell.candidate.weight[:, :4]  # the W_h part; U_h only ever sees r * H = 0
-    expected = torch.tanh(F.conv2d(frame, w_h, cell.candidate.bias, padding=1))
+    w_h, b_h = cell.input_weights.weight[8:], cell.input_weights.bias[8:]  # U_h only ever sees r * H = 0
+    expected = torch.tanh(F.conv2d(frame, w_h, b_h, padding=1))
     assert torch.allclose(cell(frame, memory, guide), expected, atol=1e-6)
+
+
+def test_gru_matches_the_slide_equations_for_random_weights():
+    torch.manual_seed(0)
+    cell = DetectionGuidedGRUCell(4, 4, 4)
+    frame, memory, guide = torch.randn(3, 2, 4, 9, 11).unbind(0)
+    w, b = cell.input_weights.weight, cell.input_weights.bias
+    u, v, u_h = cell.memory_weights.weight, cell.guide_weights.weight, cell.candidate_weights.weight
+
+    def conv(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        return F.conv2d(x, kernel, bias, padding=1)
+
+    z = torch.sigmoid(conv(frame, w[:4], b[:4]) + conv(memory, u[:4]) + conv(guide, v[:4]))
+    r = torch.relu(conv(frame, w[4:8], b[4:8]) + conv(memory, u[4:]) + conv(guide, v[4:]))
+    candidate = torch.tanh(conv(frame, w[8:], b[8:]) + conv(r * memory, u_h))
+    assert torch.allclose(cell(frame, memory, guide), (1 - z) * memory + z * candidate, atol=1e-5)
 
 
 def test_read_gate_is_relu_and_update_gate_sees_detection_features():
     torch.manual_seed(0)
     cell = DetectionGuidedGRUCell(4, 4, 4)
     frame, memory, guide = torch.randn(3, 2, 4, 9, 11).unbind(0)
-    update, read = cell.gate_values(frame, memory, guide)
+    projected = cell.project(frame)
+    update, read = cell.gate_values(projected, memory, guide)
     assert read.min() == 0 and (read == 0).any()  # ReLU, not a sigmoid: exact zeros
     with torch.no_grad():
-        cell.gates.bias[4:] = 5.0
-        cell.gates.weight[4:].zero_()
-    assert torch.allclose(cell.gate_values(frame, memory, guide)[1], torch.full_like(read, 5.0))  # unbounded above
-    assert not torch.allclose(cell.gate_values(frame, memory, torch.zeros_like(guide))[0], update)
+        cell.input_weights.bias[4:8] = 5.0
+        for conv in (cell.input_weights, cell.memory_weights, cell.guide_weights):
+            conv.weight[4:8].zero_()
+    assert torch.allclose(cell.gate_values(cell.project(frame), memory, guide)[1], torch.full_like(read, 5.0))  # unbounded
+    assert not torch.allclose(cell.gate_values(projected, memory, torch.zeros_like(guide))[0], update)
 
 
 def test_detection_beats_chance_on_held_out_hybrid_rain_after_short_training():
