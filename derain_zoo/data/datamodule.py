@@ -23,7 +23,13 @@ from derain_zoo.data.synthetic import SyntheticRainClips
 from derain_zoo.data.transforms import ClipAugment
 
 SPLITS = ("train", "val", "test", "predict")
-STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("predict",), None: ("train", "val", "test")}
+STAGE_SPLITS = {
+    "fit": ("train", "val"),
+    "validate": ("val",),
+    "test": ("test",),
+    "predict": ("predict",),
+    None: ("train", "val", "test"),
+}
 
 
 class EpochSampler(Sampler):
@@ -41,7 +47,9 @@ class EpochSampler(Sampler):
         return self.size
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.size) if self.shuffle else range(self.size)
+        order = (
+            np.random.default_rng([self.seed, self.epoch]).permutation(self.size) if self.shuffle else range(self.size)
+        )
         return iter([(self.epoch, int(i)) for i in order])
 
 
@@ -177,7 +185,10 @@ class SyntheticRainDataModule(VideoDerainDataModule):
         _check_positive(frame_size=frame_size, train_clips=train_clips, val_clips=val_clips)
         _check_positive(test_sequences=test_sequences, test_frames=test_frames)
         if self.crop_size is not None and self.crop_size > frame_size:
-            raise ValueError(f"crop_size={self.crop_size} is larger than frame_size={frame_size}; lower crop_size or raise frame_size")
+            raise ValueError(
+                f"crop_size={self.crop_size} is larger than frame_size={frame_size}; "
+                "lower crop_size or raise frame_size"
+            )
         SyntheticRainClips("val", 1, 1, frame_size, None, rain)  # validates ``rain`` now, not in a worker
         self.rain, self.frame_size = rain, frame_size
         self.train_clips, self.val_clips = train_clips, val_clips
@@ -187,10 +198,16 @@ class SyntheticRainDataModule(VideoDerainDataModule):
         """Fresh training clips per epoch, fixed validation clips, whole test sequences."""
         flips = ClipAugment(None, self.hflip, self.vflip, self.reverse)
         if split == "train":
-            return SyntheticRainClips("train", self.train_clips, self.num_frames, self.frame_size, self.crop_size, self.rain, self.seed, flips)
+            return SyntheticRainClips(
+                "train", self.train_clips, self.num_frames, self.frame_size, self.crop_size, self.rain, self.seed, flips
+            )
         if split == "val":
-            return SyntheticRainClips("val", self.val_clips, self.num_frames, self.frame_size, self.crop_size, self.rain, self.seed)
-        test = SyntheticRainClips("test", self.test_sequences, self.test_frames, self.frame_size, None, self.rain, self.seed)
+            return SyntheticRainClips(
+                "val", self.val_clips, self.num_frames, self.frame_size, self.crop_size, self.rain, self.seed
+            )
+        test = SyntheticRainClips(
+            "test", self.test_sequences, self.test_frames, self.frame_size, None, self.rain, self.seed
+        )
         return test if split == "test" else _RainOnly(test)
 
 
@@ -316,10 +333,14 @@ class VideoDataModule(SequenceDataModule):
     def sequences(self, split: str) -> list[ds.Sequence]:
         """The one rainy sequence; training needs ground truth, so train/val are refused."""
         if split in ("train", "val"):
-            raise ValueError("the 'video' data module has no ground truth to train on; use --data=folder with rain/ and gt/")
+            raise ValueError(
+                "the 'video' data module has no ground truth to train on; use --data=folder with rain/ and gt/"
+            )
         path = self.input or self.root
         if path is None:
-            raise ds.DatasetNotFoundError(None, "a rainy video file or frame folder", "Pass --data.input=<video or folder>.")
+            raise ds.DatasetNotFoundError(
+                None, "a rainy video file or frame folder", "Pass --data.input=<video or folder>."
+            )
         return [ds.input_sequence(path, self.cache)]
 
 

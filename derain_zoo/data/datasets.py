@@ -117,7 +117,7 @@ class Sequence:
                 )
             ours, theirs = self.rain.stems(), source.stems()
             if ours is not None and theirs is not None and ours != theirs:
-                first = next(i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b)
+                first = next(i for i, (a, b) in enumerate(zip(ours, theirs, strict=True)) if a != b)
                 raise ValueError(
                     f"sequence '{self.name}': frame {self.rain.describe(first)} has no partner in {source.path} "
                     f"(found {source.describe(first)}); rain and {key} frames must share names"
@@ -139,7 +139,7 @@ class Sequence:
     ) -> None:
         """Frames of a clip must match the rain frames' size and be at least ``crop_size``."""
         expected = self.rain.read(self.start + positions[0]).shape[:2]
-        for frame, position in zip(frames, positions):
+        for frame, position in zip(frames, positions, strict=True):
             where = source.describe(self.start + position)
             if frame.shape[:2] != expected:
                 raise ValueError(
@@ -290,7 +290,11 @@ NTURAIN_LAYOUT = (
     "NTURain: Dataset_Training_Synthetic/t{n}_Rain_{k}/ with t{n}_GT/, Dataset_Testing_Synthetic/{a1..b4}_Rain/ "
     "with _GT/, Dataset_Testing_RealRain/*_Rain/"
 )
-NTURAIN_SPLITS = {"train": "Dataset_Training_Synthetic", "test": "Dataset_Testing_Synthetic", "real": "Dataset_Testing_RealRain"}
+NTURAIN_SPLITS = {
+    "train": "Dataset_Training_Synthetic",
+    "test": "Dataset_Testing_Synthetic",
+    "real": "Dataset_Testing_RealRain",
+}
 _NTU_RAIN = re.compile(r"^(?P<base>.+)_Rain(?:_[^_]+)?$")
 
 
@@ -397,7 +401,9 @@ def input_sequence(path: str | Path, cache: bool = False) -> Sequence:
     path = Path(path)
     if not (path.is_dir() or (path.is_file() and video_io.is_video(path))):
         raise DatasetNotFoundError(
-            path, f"a video file ({', '.join(video_io.VIDEO_SUFFIXES)}) or a folder of frames", "Pass --data.input=<video or folder>."
+            path,
+            f"a video file ({', '.join(video_io.VIDEO_SUFFIXES)}) or a folder of frames",
+            "Pass --data.input=<video or folder>.",
         )
     return Sequence(path.stem if path.is_file() else path.name, FrameSource(path, cache))
 
@@ -411,7 +417,9 @@ def hold_out(
     if len(sequences) >= 2:
         count = min(len(sequences) - 1, max(1, round(fraction * len(sequences))))
         chosen = set(np.random.default_rng(seed).permutation(len(sequences))[:count].tolist())
-        return [s for i, s in enumerate(sequences) if i not in chosen], [s for i, s in enumerate(sequences) if i in chosen]
+        return [s for i, s in enumerate(sequences) if i not in chosen], [
+            s for i, s in enumerate(sequences) if i in chosen
+        ]
     seq = sequences[0]
     cut = len(seq) - max(min_frames, round(fraction * len(seq)))
     if cut < min_frames:

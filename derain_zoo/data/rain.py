@@ -75,7 +75,7 @@ def _motion_blur_circular(x: Tensor, length: float, angle: float) -> Tensor:
     offsets = torch.linspace(-(taps - 1) / 2, (taps - 1) / 2, taps)
     weights = 1.0 - 0.6 * offsets.abs() / max(1.0, offsets.abs().max().item())
     out = torch.zeros_like(x)
-    for offset, weight in zip(offsets.tolist(), weights.tolist()):
+    for offset, weight in zip(offsets.tolist(), weights.tolist(), strict=True):
         shift = (round(offset * math.cos(angle)), round(offset * math.sin(angle)))
         out += weight * torch.roll(x, shifts=shift, dims=(-2, -1))
     return out
@@ -118,7 +118,9 @@ def _streak_layer(
     angle = angle + math.radians(_uniform(-3.0, 3.0, generator))
     seeds = torch.zeros(rows * width)
     count = max(preset.min_drops, round(density * rows * width))  # small crops still get rain
-    seeds[torch.randint(rows * width, (count,), generator=generator)] = 0.6 + 0.4 * torch.rand(count, generator=generator)
+    seeds[torch.randint(rows * width, (count,), generator=generator)] = 0.6 + 0.4 * torch.rand(
+        count, generator=generator
+    )
     seeds = seeds.view(rows, width)
     streaks = _blur_streaks(seeds[None, None], sigma, length, angle)[0, 0]
     streaks = streaks.clamp(0, 1) * _uniform(*preset.brightness, generator)
@@ -220,7 +222,9 @@ def sample_rain(
     preset = PRESETS["light" if kind == "occlusion" else "heavy" if kind == "accumulation" else kind]
     angle = math.radians(_uniform(-preset.max_angle, preset.max_angle, generator))
     count = int(torch.randint(preset.layers[0], preset.layers[1] + 1, (), generator=generator))
-    rain = RainField(height, width, [_streak_layer(height, width, preset, angle, scale, generator) for _ in range(count)])
+    rain = RainField(
+        height, width, [_streak_layer(height, width, preset, angle, scale, generator) for _ in range(count)]
+    )
     if kind in ("occlusion", "accumulation"):
         rain.occluders = [_occluder_layer(height, width, scale, generator)]
         rain.atmosphere = _atmosphere(generator)
@@ -234,7 +238,9 @@ def add_rain(clean: Tensor, kind: str, generator: torch.Generator) -> tuple[Tens
     return sample_rain(kind, clean.shape[-2], clean.shape[-1], generator).render(clean)
 
 
-def additive_streaks(clean: Tensor, generator: torch.Generator, preset: str = "light") -> tuple[Tensor, dict[str, Tensor]]:
+def additive_streaks(
+    clean: Tensor, generator: torch.Generator, preset: str = "light"
+) -> tuple[Tensor, dict[str, Tensor]]:
     """Additive rain O = B + S with the ``light`` or ``heavy`` preset (RainTRN, ESTINet)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown streak preset '{preset}'; expected one of {', '.join(PRESETS)}")

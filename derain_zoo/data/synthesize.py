@@ -40,9 +40,13 @@ def synthesize(inputs: list[str], output: str, rain: str, seed: int = 0, overwri
         raise ValueError(f"output {out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise ValueError(f"output folder {out} is not empty; pass --overwrite to replace its sequences")
-    for number, (path, name) in enumerate(zip(inputs, names)):
+    for number, (path, name) in enumerate(zip(inputs, names, strict=True)):
         _clear(out, name)
-        kind = rain if rain != "mixed" else RAIN_KINDS[int(np.random.default_rng([seed, number]).integers(len(RAIN_KINDS)))]
+        kind = (
+            rain
+            if rain != "mixed"
+            else RAIN_KINDS[int(np.random.default_rng([seed, number]).integers(len(RAIN_KINDS)))]
+        )
         _synthesize_one(Path(path), out, name, kind, torch.Generator().manual_seed(seed * 100003 + number))
 
 
@@ -55,7 +59,9 @@ def _sequence_names(inputs: list[str]) -> list[str]:
         names.append(path.stem if path.is_file() else path.name)
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise ValueError(f"inputs share the sequence name(s) {', '.join(duplicates)}; rename them so outputs do not collide")
+        raise ValueError(
+            f"inputs share the sequence name(s) {', '.join(duplicates)}; rename them so outputs do not collide"
+        )
     return names
 
 
@@ -121,4 +127,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     """Run the command from parsed arguments."""
     synthesize(args.input, args.output, args.rain, args.seed, args.overwrite)
-    print(f"wrote {len(args.input)} sequence(s) with {args.rain} rain to {args.output} (read with --data=folder --data.root={args.output})")
+    count = len(args.input)
+    print(f"wrote {count} sequence(s) with {args.rain} rain to {args.output}")
+    print(f"train on it with: derain-zoo fit --data=folder --data.root={args.output}")

@@ -34,8 +34,16 @@ from derain_zoo.data.transforms import ClipAugment
 # both are in training; validation and test photographs appear nowhere else.
 PHOTOS = {
     "train": (
-        "astronaut.png", "motorcycle_left.png", "motorcycle_right.png", "hubble_deep_field.jpg", "ihc.png",
-        "retina.jpg", "camera.png", "brick.png", "grass.png", "gravel.png",
+        "astronaut.png",
+        "motorcycle_left.png",
+        "motorcycle_right.png",
+        "hubble_deep_field.jpg",
+        "ihc.png",
+        "retina.jpg",
+        "camera.png",
+        "brick.png",
+        "grass.png",
+        "gravel.png",
     ),
     "val": ("rocket.jpg",),
     "test": ("chelsea.png", "coffee.png"),
@@ -80,7 +88,9 @@ def _pixel_grid(size: int, window: tuple[int, int, int]) -> tuple[Tensor, Tensor
     return (coords + left)[None, :].expand(side, side), (coords + top)[:, None].expand(side, side)
 
 
-def camera_grid(photo_hw: tuple[int, int], frames: int, size: int, window: tuple[int, int, int], rng: np.random.Generator) -> Tensor:
+def camera_grid(
+    photo_hw: tuple[int, int], frames: int, size: int, window: tuple[int, int, int], rng: np.random.Generator
+) -> Tensor:
     """grid_sample grid T,h,w,2 of a camera panning, zooming and rotating over the photograph."""
     height, width = photo_hw
     short = min(height, width)
@@ -122,19 +132,21 @@ def sprite(photo: Tensor, rng: np.random.Generator) -> Tensor:
     return torch.cat([patch, alpha[None]])
 
 
-def render_clean(
-    split: str, frames: int, size: int, window: tuple[int, int, int], rng: np.random.Generator
-) -> Tensor:
+def render_clean(split: str, frames: int, size: int, window: tuple[int, int, int], rng: np.random.Generator) -> Tensor:
     """Clean frames T,3,h,w of the crop ``window`` = (top, left, side) of a size x size moving scene."""
     names = PHOTOS[split]
     short_side = round(size / VIEW_FRACTION[0] * 1.1)
     background = load_photo(names[int(rng.integers(len(names)))], short_side)
     grid = camera_grid(tuple(background.shape[1:]), frames, size, window, rng)
-    scene = F.grid_sample(background.expand(frames, -1, -1, -1), grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    scene = F.grid_sample(
+        background.expand(frames, -1, -1, -1), grid, mode="bilinear", padding_mode="reflection", align_corners=False
+    )
     patch = sprite(load_photo(names[int(rng.integers(len(names)))], short_side), rng)
     side = size * rng.uniform(0.25, 0.4)
     grid = object_grid(frames, size, window, side, rng)
-    layer = F.grid_sample(patch.expand(frames, -1, -1, -1), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    layer = F.grid_sample(
+        patch.expand(frames, -1, -1, -1), grid, mode="bilinear", padding_mode="zeros", align_corners=False
+    )
     alpha = layer[:, 3:]
     return (alpha * layer[:, :3] + (1 - alpha) * scene).clamp(0, 1)
 
@@ -178,7 +190,11 @@ class SyntheticRainClips(Dataset):
         kind = self.rain if self.rain != "mixed" else RAIN_KINDS[int(rng.integers(len(RAIN_KINDS)))]
         side = self.crop_size or self.frame_size
         offset = self.frame_size - side
-        top, left = (int(rng.integers(0, offset + 1)), int(rng.integers(0, offset + 1))) if self.split == "train" else (offset // 2, offset // 2)
+        top, left = (
+            (int(rng.integers(0, offset + 1)), int(rng.integers(0, offset + 1)))
+            if self.split == "train"
+            else (offset // 2, offset // 2)
+        )
         clean = render_clean(self.split, self.num_frames, self.frame_size, (top, left, side), rng)
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
         rainy, layers = sample_rain(kind, side, side, generator, scene_size=self.frame_size).render(clean)
@@ -186,5 +202,9 @@ class SyntheticRainClips(Dataset):
         sample["index"] = torch.arange(self.num_frames, dtype=torch.int64)
         if self.augment is not None:
             sample = self.augment(sample, rng)
-        sample["name"] = f"synthetic-{self.split}-{i:04d}-{kind}" if self.split != "train" else f"synthetic-train-e{epoch}-{i:05d}-{kind}"
+        sample["name"] = (
+            f"synthetic-{self.split}-{i:04d}-{kind}"
+            if self.split != "train"
+            else f"synthetic-train-e{epoch}-{i:05d}-{kind}"
+        )
         return sample

@@ -25,7 +25,16 @@ def test_synthesize_a_tiny_video_into_a_readable_dataset(tmp_path: Path) -> None
     gt, _ = video_io.read_frames(out / "gt" / "street")
     assert np.array_equal(gt, decoded)
 
-    dm = FolderDataModule(root=str(out), num_frames=10, crop_size=None, batch_size=1, num_workers=0, val_fraction=0.0, hflip=False, reverse=False)
+    dm = FolderDataModule(
+        root=str(out),
+        num_frames=10,
+        crop_size=None,
+        batch_size=1,
+        num_workers=0,
+        val_fraction=0.0,
+        hflip=False,
+        reverse=False,
+    )
     batch = next(iter(dm.train_dataloader()))
     assert batch["rain"].shape == (1, 10, 3, 32, 40) and batch["transmission"].shape == (1, 10, 1, 32, 40)
     rebuilt = compose(batch["clean"], batch["streak"], batch["occlusion"], batch["transmission"], batch["atmosphere"])

@@ -11,7 +11,17 @@ from derain_zoo.data import SyntheticRainDataModule, VideoDerainDataModule
 from derain_zoo.data.rain import compose
 from derain_zoo.data.synthetic import PHOTOS, SyntheticRainClips
 
-TINY = dict(num_frames=5, crop_size=32, frame_size=48, batch_size=2, num_workers=0, train_clips=4, val_clips=2, test_sequences=1, test_frames=6)
+TINY = dict(
+    num_frames=5,
+    crop_size=32,
+    frame_size=48,
+    batch_size=2,
+    num_workers=0,
+    train_clips=4,
+    val_clips=2,
+    test_sequences=1,
+    test_frames=6,
+)
 LAYERS = {"streak": 3, "occlusion": 1, "transmission": 1, "atmosphere": 3, "haze": 3}
 
 
@@ -35,7 +45,9 @@ def test_tiny_module_sets_up_and_iterates_fast_with_the_batch_contract() -> None
         assert {k: batch[k].shape[2] for k in LAYERS} == LAYERS
         assert batch["index"].dtype == torch.int64 and len(batch["name"]) == 2
         assert 0 <= batch["rain"].min() and batch["rain"].max() <= 1
-        rebuilt = compose(batch["clean"], batch["streak"], batch["occlusion"], batch["transmission"], batch["atmosphere"])
+        rebuilt = compose(
+            batch["clean"], batch["streak"], batch["occlusion"], batch["transmission"], batch["atmosphere"]
+        )
         assert (rebuilt - batch["rain"]).abs().max() < 1e-5
     assert test[0]["rain"].shape == (1, 6, 3, 48, 48) and test[0]["index"].tolist() == [list(range(6))]
 
@@ -43,8 +55,21 @@ def test_tiny_module_sets_up_and_iterates_fast_with_the_batch_contract() -> None
 def test_every_alias_is_a_registered_subclass() -> None:
     from derain_zoo import data
 
-    aliases = {cls.alias for cls in vars(data).values() if isinstance(cls, type) and issubclass(cls, VideoDerainDataModule) and cls.alias}
-    assert aliases == {"synthetic", "nturain", "rainsyn_light25", "rainsyn_complex25", "rainsynall100", "folder", "video", "image"}
+    aliases = {
+        cls.alias
+        for cls in vars(data).values()
+        if isinstance(cls, type) and issubclass(cls, VideoDerainDataModule) and cls.alias
+    }
+    assert aliases == {
+        "synthetic",
+        "nturain",
+        "rainsyn_light25",
+        "rainsyn_complex25",
+        "rainsynall100",
+        "folder",
+        "video",
+        "image",
+    }
 
 
 def test_validation_and_test_clips_are_the_same_for_the_same_seed() -> None:

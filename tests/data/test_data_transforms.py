@@ -11,7 +11,13 @@ from derain_zoo.data.transforms import ClipAugment, center_crop_box, crop
 def clip() -> dict:
     """A clip whose clean frames are distinct noise and whose rain is clean + 0.25 (any misalignment shows)."""
     clean = torch.rand(4, 3, 20, 24, generator=torch.Generator().manual_seed(0))
-    return {"rain": clean + 0.25, "clean": clean, "occlusion": clean[:, :1].clone(), "index": torch.arange(4), "name": "c"}
+    return {
+        "rain": clean + 0.25,
+        "clean": clean,
+        "occlusion": clean[:, :1].clone(),
+        "index": torch.arange(4),
+        "name": "c",
+    }
 
 
 def test_crop_flip_and_reverse_are_applied_identically_to_rain_clean_and_layers() -> None:
@@ -26,7 +32,10 @@ def test_crop_flip_and_reverse_are_applied_identically_to_rain_clean_and_layers(
         expected = original[out["index"]]  # frames follow their indices (reversal)
         found = [
             (h, v, top, left)
-            for h in (False, True) for v in (False, True) for top in range(13) for left in range(17)
+            for h in (False, True)
+            for v in (False, True)
+            for top in range(13)
+            for left in range(17)
             if torch.equal(_flip(expected[..., top : top + 8, left : left + 8], h, v), out["clean"])
         ]
         assert len(found) == 1  # one crop and one flip explain every frame at once

@@ -8,7 +8,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-
 HEIGHT, WIDTH = 36, 44
 RAIN_OFFSET = 40  # rain frame = clean frame + this, so rain - clean is known exactly
 NTURAIN_SAMPLE = Path(__file__).resolve().parents[2] / "../shared/data/nturain_sample"
@@ -29,8 +28,14 @@ def save(path: Path, rgb: np.ndarray) -> None:
     assert cv2.imwrite(str(path), rgb if rgb.ndim == 2 else np.ascontiguousarray(rgb[:, :, ::-1]))
 
 
-def write_pair(rain_dir: Path, gt_dir: Path | None, sequence: int, frames: int, names: list[str] | None = None,
-               size: tuple[int, int] = (HEIGHT, WIDTH)) -> None:
+def write_pair(
+    rain_dir: Path,
+    gt_dir: Path | None,
+    sequence: int,
+    frames: int,
+    names: list[str] | None = None,
+    size: tuple[int, int] = (HEIGHT, WIDTH),
+) -> None:
     """Write a rainy sequence (and its ground truth) with the given frame file names."""
     names = names or [f"{k + 1:05d}.png" for k in range(frames)]
     for k, name in enumerate(names):
@@ -38,5 +43,3 @@ def write_pair(rain_dir: Path, gt_dir: Path | None, sequence: int, frames: int, 
         for folder, image in ((rain_dir, clean + RAIN_OFFSET), (gt_dir, clean)):
             if folder is not None:
                 save(folder / name, image)
-
-
