@@ -155,8 +155,13 @@ def usage() -> str:
     )
 
 
-def main(args: Sequence[str] | None = None) -> DerainCLI | None:
-    """Entry point of the console script; ``args`` lets tests call it in-process."""
+def main(args: Sequence[str] | None = None) -> None:
+    """Entry point of the console script (returns nothing, so the exit code stays 0)."""
+    run(args)
+
+
+def run(args: Sequence[str] | None = None) -> DerainCLI | None:
+    """Run a command; tests call it in-process and get the CLI (model, trainer, predictions) back."""
     argv = list(sys.argv[1:] if args is None else args)
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from derain_zoo.cli import main
+from derain_zoo.cli import run as main
 from derain_zoo.registry import model_registry
 
 CONF = Path(__file__).resolve().parent / "conf"
