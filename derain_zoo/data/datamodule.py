@@ -22,7 +22,6 @@ from derain_zoo.data import datasets as ds
 from derain_zoo.data.synthetic import SyntheticRainClips
 from derain_zoo.data.transforms import ClipAugment
 
-SPLITS = ("train", "val", "test", "predict")
 STAGE_SPLITS = {
     "fit": ("train", "val"),
     "validate": ("val",),
@@ -102,8 +101,7 @@ class VideoDerainDataModule(LightningDataModule, ABC):
     def setup(self, stage: str | None = None) -> None:
         """Build the datasets this stage needs (errors about the data surface here, before training)."""
         for split in STAGE_SPLITS[stage]:
-            if split not in self.datasets:
-                self.datasets[split] = self._build(split)
+            self.dataset(split)
 
     def _build(self, split: str) -> Dataset:
         """``input`` wins for predict; everything else comes from the subclass."""

@@ -123,22 +123,25 @@ class Sequence:
                     f"(found {source.describe(first)}); rain and {key} frames must share names"
                 )
 
-    def read(self, positions: list[int], min_size: int | None = None) -> dict[str, Tensor]:
+    def read(
+        self, positions: list[int], min_size: int | None = None, keys: tuple[str, ...] | None = None
+    ) -> dict[str, Tensor]:
         """Frames at the given positions as T,C,H,W tensors (uint8, or float for 16-bit files)."""
+        sources = {k: v for k, v in self.sources().items() if keys is None or k in keys or k == "rain"}
+        frames = {key: [source.read(self.start + p) for p in positions] for key, source in sources.items()}
         sample = {}
-        for key, source in self.sources().items():
-            frames = [source.read(self.start + p) for p in positions]
-            self._check_sizes(key, source, frames, positions, min_size)
-            array = np.stack(frames).transpose(0, 3, 1, 2)
+        for key, stack in frames.items():
+            self._check_sizes(key, stack, positions, frames["rain"][0].shape[:2], min_size)
+            array = np.stack(stack).transpose(0, 3, 1, 2)
             tensor = torch.from_numpy(array) if array.dtype == np.uint8 else torch.from_numpy(array / 65535.0).float()
             sample[key] = tensor[:, :1] if LAYER_CHANNELS.get(key) == 1 else tensor
         return sample
 
     def _check_sizes(
-        self, key: str, source: FrameSource, frames: list[np.ndarray], positions: list[int], min_size: int | None
+        self, key: str, frames: list[np.ndarray], positions: list[int], expected: tuple[int, ...], min_size: int | None
     ) -> None:
-        """Frames of a clip must match the rain frames' size and be at least ``crop_size``."""
-        expected = self.rain.read(self.start + positions[0]).shape[:2]
+        """Frames of a clip must match the first rain frame's size and be at least ``crop_size``."""
+        source = self.sources()[key]
         for frame, position in zip(frames, positions, strict=True):
             where = source.describe(self.start + position)
             if frame.shape[:2] != expected:
@@ -227,9 +230,7 @@ class SequenceDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         seq = self.sequences[i]
-        sample: dict[str, Any] = to_float(seq.read(list(range(len(seq)))))
-        if self.keys is not None:
-            sample = {k: v for k, v in sample.items() if k in self.keys}
+        sample: dict[str, Any] = to_float(seq.read(list(range(len(seq))), keys=self.keys))
         sample["index"] = torch.arange(seq.start, seq.start + len(seq), dtype=torch.int64)
         sample["name"] = seq.name
         if seq.rain.fps is not None:
@@ -411,23 +412,34 @@ def input_sequence(path: str | Path, cache: bool = False) -> Sequence:
 def hold_out(
     sequences: list[Sequence], fraction: float, seed: int, min_frames: int = 1
 ) -> tuple[list[Sequence], list[Sequence]]:
-    """Split off a validation part: whole sequences when there are several, else the last frames."""
+    """Split off a validation part by scene: rain versions sharing one GT (NTURain's t1_Rain_01,
+    t1_Rain_02, ...) stay on one side. With a single scene, the last frames are held out instead."""
     if fraction <= 0:
         return sequences, []
-    if len(sequences) >= 2:
-        count = min(len(sequences) - 1, max(1, round(fraction * len(sequences))))
-        chosen = set(np.random.default_rng(seed).permutation(len(sequences))[:count].tolist())
+    scenes: dict[str, list[int]] = {}
+    for i, seq in enumerate(sequences):
+        scenes.setdefault(str(seq.clean.path if seq.clean is not None else seq.name), []).append(i)
+    groups = list(scenes.values())
+    if len(groups) >= 2:
+        count = min(len(groups) - 1, max(1, round(fraction * len(groups))))
+        chosen = {i for g in np.random.default_rng(seed).permutation(len(groups))[:count] for i in groups[g]}
         return [s for i, s in enumerate(sequences) if i not in chosen], [
             s for i, s in enumerate(sequences) if i in chosen
         ]
-    seq = sequences[0]
+    return [_tail_split(seq, fraction, min_frames)[0] for seq in sequences], [
+        _tail_split(seq, fraction, min_frames)[1] for seq in sequences
+    ]
+
+
+def _tail_split(seq: Sequence, fraction: float, min_frames: int) -> tuple[Sequence, Sequence]:
+    """The first frames for training and the last ``fraction`` (at least one clip) for validation."""
     cut = len(seq) - max(min_frames, round(fraction * len(seq)))
     if cut < min_frames:
         raise ValueError(
             f"sequence '{seq.name}' has {len(seq)} frames: too few to hold out val_fraction={fraction} "
             f"with clips of {min_frames} frames; set --data.val_fraction=0 or add sequences"
         )
-    return [seq.window(0, cut)], [seq.window(cut, len(seq))]
+    return seq.window(0, cut), seq.window(cut, len(seq))
 
 
 def check_first_frames(sequences: list[Sequence], min_size: int | None) -> None:

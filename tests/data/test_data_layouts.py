@@ -41,8 +41,10 @@ def test_nturain_pairs_every_rain_version_with_the_shared_gt(nturain_root: Path)
     dm.setup("fit")
     names = {seq.name for seq in dm.datasets["train"].sequences + dm.datasets["val"].sequences}
     assert names == {"t1_Rain_01", "t1_Rain_02", "t2_Rain_01", "t3_Rain_01"}
-    for seq in dm.datasets["train"].sequences:
+    for seq in dm.datasets["train"].sequences + dm.datasets["val"].sequences:
         assert seq.clean.path.name == seq.name.split("_Rain")[0] + "_GT"
+    train_gt = {seq.clean.path for seq in dm.datasets["train"].sequences}
+    assert not train_gt & {seq.clean.path for seq in dm.datasets["val"].sequences}  # no scene on both sides
     batch = first(dm.train_dataloader())
     assert batch["rain"].shape == (2, 3, 3, 16, 16) and batch["rain"].dtype == torch.float32
     assert batch["index"].dtype == torch.int64
@@ -159,3 +161,15 @@ def test_input_frame_folder_is_read_in_order(tmp_path: Path) -> None:
     batch = first(VideoDataModule(root=str(tmp_path / "frames"), num_workers=0).predict_dataloader())
     red = batch["rain"][0, :, 0].mean(dim=(-2, -1)) * 255
     assert np.allclose(red.numpy(), [0, 10, 20, 30], atol=1e-3) and "fps" not in batch
+
+
+def test_hold_out_keeps_the_rain_versions_of_one_scene_together(nturain_root: Path) -> None:
+    held = []
+    for seed in range(6):
+        dm = NTURainDataModule(root=str(nturain_root), **{**SMALL, "seed": seed})
+        dm.setup("fit")
+        val = {seq.name for seq in dm.datasets["val"].sequences}
+        train = {seq.name for seq in dm.datasets["train"].sequences}
+        assert ("t1_Rain_01" in val) == ("t1_Rain_02" in val) and not train & val
+        held.append(frozenset(val))
+    assert frozenset({"t1_Rain_01", "t1_Rain_02"}) in held and len(set(held)) >= 2
