@@ -1,0 +1,203 @@
+"""RMFD training: stage 1 learns the physics inversion and refinement, stage 2 refines adversarially."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import kornia
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.utilities import rank_zero_warn
+from torch import Tensor
+
+from derain_zoo.models.base import DerainModule, default_optimizer, load_weights
+from derain_zoo.models.components.lsgan_discriminator import LSGANDiscriminator
+from derain_zoo.models.rmfd.network import RMFDNet, RMFDOutput
+
+# batch key -> the RMFDOutput field that estimates it
+LAYERS = {"haze": "haze", "transmission": "transmission", "atmosphere": "atmosphere"}
+
+
+def ssim_loss(output: Tensor, target: Tensor) -> Tensor:
+    """1 - SSIM (Gaussian 11x11) over B,T,C,H,W clips: the authors' -SSIM shifted to be >= 0."""
+    return 1 - kornia.metrics.ssim(output.flatten(0, 1), target.flatten(0, 1), 11).mean()
+
+
+def dark_channel(frames: Tensor) -> Tensor:
+    """Per-pixel minimum over colour (the authors' dark channel, no spatial window): B,T,H,W."""
+    return frames.amin(dim=2)
+
+
+class RMFD(DerainModule):
+    """Yang et al.'s two-stage recurrent multi-frame derainer; ``stage`` picks the training schedule.
+
+    Stage 1 (automatic optimisation): -SSIM on the layers the batch carries (H, T, A), on the inversion
+    B1 and on the refined B. Stage 2 (manual optimisation, GAN): starts from a stage-1 checkpoint
+    (``init_checkpoint``), freezes the H net, keeps training the T/A and refinement nets with the
+    stage-1 terms plus an LSGAN term and the two dark-channel terms, and trains the discriminator.
+    ``optimizer`` / ``lr_scheduler`` drive the generator in both stages, ``d_optimizer`` /
+    ``d_lr_scheduler`` the discriminator.
+    """
+
+    alias = "rmfd"
+    spatial_multiple = RMFDNet.spatial_multiple
+
+    def __init__(
+        self,
+        nf: int = 32,
+        blocks: int = 5,
+        transmission_floor: float = 0.05,
+        stage: int = 1,
+        init_checkpoint: str | None = None,
+        layer_weight: float = 1.0,
+        inversion_weight: float = 1.0,
+        background_weight: float = 1.0,
+        adversarial_weight: float = 0.001,
+        dark_temporal_weight: float = 0.1,
+        dark_sparsity_weight: float = 0.01,
+        label_noise: bool = True,
+        discriminator_widths: Sequence[int] = (64, 128, 256, 512),
+        d_optimizer: OptimizerCallable = default_optimizer,
+        d_lr_scheduler: LRSchedulerCallable | None = None,
+        gradient_clip_val: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if stage not in (1, 2):
+            raise ValueError(f"stage must be 1 (physics inversion) or 2 (adversarial refinement), got {stage}")
+        # callables are not weights: keep them out of checkpoints so weights_only loading works
+        for name in ("d_optimizer", "d_lr_scheduler"):
+            self._hparams.pop(name, None)
+            self._hparams_initial.pop(name, None)
+        self.stage = stage
+        self.weights = {
+            "layer": layer_weight,
+            "inversion": inversion_weight,
+            "background": background_weight,
+            "adversarial": adversarial_weight,
+            "dark_temporal": dark_temporal_weight,
+            "dark_sparsity": dark_sparsity_weight,
+        }
+        self.label_noise = label_noise
+        self.d_optimizer_factory = d_optimizer
+        self.d_scheduler_factory = d_lr_scheduler
+        self.gradient_clip_val = gradient_clip_val
+        self.network = RMFDNet(nf, blocks, transmission_floor)
+        if init_checkpoint is not None:
+            load_weights(self.network, init_checkpoint, prefix="network.")
+        self.discriminator = LSGANDiscriminator(widths=discriminator_widths) if stage == 2 else None
+        if stage == 2:
+            self.automatic_optimization = False
+            self.network.haze_net.requires_grad_(False)
+
+    def forward(self, rain: Tensor) -> Tensor:
+        """B,T,3,H,W rainy clip -> refined B,T,3,H,W background."""
+        return self.network(rain)
+
+    # ------------------------------------------------------------------ losses
+    def reconstruction_losses(self, out: RMFDOutput, batch: dict[str, Any]) -> dict[str, Tensor]:
+        """-SSIM terms (as 1 - SSIM) on every layer the batch carries, on B1 and on the refined B."""
+        losses: dict[str, Tensor] = {}
+        missing = [key for key in LAYERS if key not in batch]
+        if missing:
+            rank_zero_warn(f"rmfd: batch has no {', '.join(missing)}; those layer losses are skipped", category=UserWarning)
+        for key, field in LAYERS.items():
+            if key in batch and self.weights["layer"] and not (key == "haze" and self.stage == 2):
+                losses[key] = self.weights["layer"] * ssim_loss(getattr(out, field), batch[key])
+        if self.weights["inversion"]:
+            losses["inversion"] = self.weights["inversion"] * ssim_loss(out.inversion, batch["clean"])
+        losses["background"] = self.weights["background"] * ssim_loss(out.background, batch["clean"])
+        return losses
+
+    def refinement_priors(self, background: Tensor) -> dict[str, Tensor]:
+        """Dark-channel terms of the authors' stage 2: temporally stable and sparse dark channel."""
+        dark = dark_channel(background)
+        if dark.shape[1] < 2:
+            return {}
+        return {
+            "dark_temporal": self.weights["dark_temporal"] * F.l1_loss(dark[:, 1:], dark[:, :-1].detach()),
+            "dark_sparsity": self.weights["dark_sparsity"] * dark[:, 1:].abs().mean(),
+        }
+
+    def gan_targets(self, count: int, like: Tensor) -> tuple[Tensor, Tensor]:
+        """Real / fake regression targets; noisy (U[0.7,1.2] / U[0,0.3]) as in the authors' code."""
+        if not self.label_noise:
+            return like.new_ones(count), like.new_zeros(count)
+        return 0.7 + 0.5 * torch.rand(count, device=like.device), 0.3 * torch.rand(count, device=like.device)
+
+    # ------------------------------------------------------------------ training
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor | None:
+        """Stage 1: one summed loss for Lightning to optimise; stage 2: generator then discriminator."""
+        if self.stage == 2:
+            return self.adversarial_step(batch)
+        out = self.network.decompose(batch["rain"])
+        losses = self.reconstruction_losses(out, batch)
+        loss = sum(losses.values())
+        if not self.check_finite(loss, "+".join(losses)):
+            return None
+        self.log_losses({**losses, "loss": loss})
+        return loss
+
+    def adversarial_step(self, batch: dict[str, Any]) -> Tensor | None:
+        """One LSGAN step: generator (T/A + refinement nets) first, then the discriminator."""
+        g_opt, d_opt = self.optimizers()
+        out = self.network.decompose(batch["rain"])
+        # only frames with a previous refined output are judged, as in the authors' code
+        first = 1 if out.background.shape[1] > 1 else 0
+        fake = out.background[:, first:].flatten(0, 1)
+        real = batch["clean"][:, first:].flatten(0, 1)
+        real_target, fake_target = self.gan_targets(fake.shape[0], fake)
+
+        self.toggle_optimizer(g_opt)
+        losses = self.reconstruction_losses(out, batch)
+        losses.update(self.refinement_priors(out.background))
+        losses["adversarial"] = self.weights["adversarial"] * F.mse_loss(self.discriminator(fake), real_target)
+        g_loss = sum(losses.values())
+        if not self.check_finite(g_loss, "+".join(losses)):
+            self.untoggle_optimizer(g_opt)
+            return None
+        self.step(g_opt, g_loss)
+        self.untoggle_optimizer(g_opt)
+
+        self.toggle_optimizer(d_opt)
+        d_loss = F.mse_loss(self.discriminator(real), real_target) + F.mse_loss(
+            self.discriminator(fake.detach()), fake_target
+        )
+        if self.check_finite(d_loss, "discriminator"):
+            self.step(d_opt, d_loss)
+        self.untoggle_optimizer(d_opt)
+        self.log_losses({**losses, "loss": g_loss, "discriminator": d_loss})
+        return g_loss.detach()
+
+    def step(self, optimizer: Any, loss: Tensor) -> None:
+        """zero_grad, backward, optional norm clipping, step: one manual optimiser update."""
+        optimizer.zero_grad()
+        self.manual_backward(loss)
+        if self.gradient_clip_val is not None:
+            self.clip_gradients(optimizer, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm="norm")
+        optimizer.step()
+
+    def on_train_epoch_end(self) -> None:
+        """Manual optimisation steps its epoch schedulers itself (stage 2)."""
+        if self.stage != 2:
+            return
+        schedulers = self.lr_schedulers()
+        if schedulers is None:
+            return
+        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
+            scheduler.step()
+
+    def configure_optimizers(self) -> Any:
+        """Stage 1: the base's single optimiser; stage 2: generator and discriminator optimisers."""
+        if self.stage == 1:
+            return super().configure_optimizers()
+        g_opt = self.optimizer_factory([p for p in self.network.parameters() if p.requires_grad])
+        d_opt = self.d_optimizer_factory(self.discriminator.parameters())
+        schedulers = [
+            factory(opt)
+            for factory, opt in ((self.scheduler_factory, g_opt), (self.d_scheduler_factory, d_opt))
+            if factory is not None
+        ]
+        return [g_opt, d_opt], schedulers

@@ -1,0 +1,281 @@
+"""RMFD networks (Yang et al., TPAMI): physics-guided multi-frame inversion, then recurrent refinement.
+
+Pure torch, read top to bottom: small blocks, the two-branch multi-frame encoder, the recurrent
+decoder head, the multi-frame net that combines them, and ``RMFDNet`` with its three nets:
+
+* ``haze_net``    predicts the streak-free hazy frame H of the centre frame of a 5-frame window;
+* ``physics_net`` predicts the transmission T and the atmospheric light A (two heads);
+* ``refine_net``  is fed the two previous refined outputs, the inversion
+  B1 = (H - A (1 - T)) / max(T, floor) and the rainy frames, and produces the final background.
+
+Every size is a constructor argument whose default is the authors' (nf 32, 5 residual blocks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from derain_zoo.models.components.convlstm import ConvLSTMCell, LSTMState
+from derain_zoo.models.components.temporal import window_indices
+
+WINDOW = 5  # the encoder's four temporal convolutions reduce exactly 5 frames to 1
+SLOPE = 0.2  # LeakyReLU slope of the authors' code
+
+
+def lrelu(x: Tensor) -> Tensor:
+    """The one activation of the generator."""
+    return F.leaky_relu(x, SLOPE)
+
+
+class ResidualBlock(nn.Module):
+    """conv-LeakyReLU-conv plus identity; ``groups`` keeps frames apart when they are stacked in channels."""
+
+    def __init__(self, channels: int, groups: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, groups=groups)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, groups=groups)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """B,C,H,W -> B,C,H,W."""
+        return x + self.conv2(lrelu(self.conv1(x)))
+
+
+class TemporalConv(nn.Module):
+    """A 2x3x3 space-time convolution without temporal padding: T frames in, T-1 frames out.
+
+    Features stay frame-major in channels (B, T*C, H, W). Each pair of neighbouring frames is
+    moved to the batch axis and convolved by one 2D conv over their 2C channels, which is the
+    same operator (and weight count) as ``Conv3d(kernel=(2,3,3))`` but runs on the faster 2D path.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.conv = nn.Conv2d(2 * in_channels, out_channels, 3, stride=stride, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """B,T*Cin,H,W -> B,(T-1)*Cout,H/stride,W/stride."""
+        batch, channels, height, width = x.shape
+        frames = channels // self.in_channels
+        x = x.view(batch, frames, self.in_channels, height, width)
+        pairs = torch.cat((x[:, :-1], x[:, 1:]), dim=2).flatten(0, 1)
+        out = self.conv(pairs)
+        return out.view(batch, (frames - 1) * out.shape[1], *out.shape[2:])
+
+
+class UpsampleConv(nn.Module):
+    """Nearest x2 upsampling then a reflect-padded 3x3 conv (no checkerboard, unlike deconvolution)."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, padding_mode="reflect")
+
+    def forward(self, x: Tensor) -> Tensor:
+        """B,Cin,H,W -> B,Cout,2H,2W."""
+        return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
+
+
+@dataclass
+class EncoderFeatures:
+    """Centre-frame skips at full and half scale, and the window fused into one map at 1/4 scale."""
+
+    full: Tensor
+    half: Tensor
+    quarter: Tensor
+
+    def __add__(self, other: EncoderFeatures) -> EncoderFeatures:
+        return EncoderFeatures(self.full + other.full, self.half + other.half, self.quarter + other.quarter)
+
+
+class MultiFrameEncoder(nn.Module):
+    """One branch: per-frame convs, then four 2x3x3 convs fusing 5 frames into 1 while going to 1/4.
+
+    Frames 5 -> 4 (stride 2) -> 3 -> 2 (stride 2) -> 1, a grouped residual block after each step,
+    so every frame that is still separate keeps its own weights (the authors' grouping).
+    """
+
+    def __init__(self, nf: int = 32, in_channels: int = 3) -> None:
+        super().__init__()
+        self.nf = nf
+        self.head = nn.Conv2d(WINDOW * in_channels, WINDOW * nf, 3, padding=1, groups=WINDOW)
+        self.head_res = ResidualBlock(WINDOW * nf, groups=WINDOW)
+        # (in, out, stride) of the four temporal steps; frames left after step k: WINDOW - 1 - k
+        plan = [(nf, 2 * nf, 2), (2 * nf, 2 * nf, 1), (2 * nf, 4 * nf, 2), (4 * nf, 4 * nf, 1)]
+        self.temporal = nn.ModuleList(TemporalConv(cin, cout, stride) for cin, cout, stride in plan)
+        self.temporal_res = nn.ModuleList(
+            ResidualBlock(cout * (WINDOW - 1 - k), groups=WINDOW - 1 - k) for k, (_, cout, _) in enumerate(plan)
+        )
+
+    def forward(self, window: Tensor) -> EncoderFeatures:
+        """B,5,C,H,W window -> centre-frame skips and the fused 1/4-scale map."""
+        x = self.head_res(lrelu(self.head(window.flatten(1, 2))))
+        full = x[:, 2 * self.nf : 3 * self.nf]  # frame 2 of 5: the centre
+        scales = []
+        for conv, res in zip(self.temporal, self.temporal_res, strict=True):
+            x = res(lrelu(conv(x)))
+            scales.append(x)
+        half = scales[1][:, 2 * self.nf : 4 * self.nf]  # frame 1 of 3 at 1/2 scale: the centre
+        return EncoderFeatures(full, half, scales[3])
+
+
+class RecurrentDecoder(nn.Module):
+    """Residual blocks and a ConvLSTM at 1/4 scale, then two x2 up-steps with encoder skips, to one map."""
+
+    def __init__(self, nf: int = 32, blocks: int = 5, out_channels: int = 3, out_bias: float | None = None) -> None:
+        super().__init__()
+        self.blocks = nn.Sequential(*(ResidualBlock(4 * nf) for _ in range(blocks)))
+        self.lstm = ConvLSTMCell(4 * nf, 4 * nf)
+        self.up_half = UpsampleConv(4 * nf, 2 * nf)
+        self.res_half = ResidualBlock(2 * nf)
+        self.up_full = UpsampleConv(2 * nf, nf)
+        self.res_full = ResidualBlock(nf)
+        self.fuse = nn.Conv2d(nf, nf, 3, padding=1)
+        self.out1 = nn.Conv2d(nf, nf, 3, padding=1)
+        self.out2 = nn.Conv2d(nf, out_channels, 1)
+        self.out_bias = out_bias
+
+    def reset_output(self) -> None:
+        """Start the output at a constant (the authors' init for T and A): zero weight, fixed bias."""
+        if self.out_bias is not None:
+            nn.init.zeros_(self.out2.weight)
+            nn.init.constant_(self.out2.bias, self.out_bias)
+
+    def forward(self, features: EncoderFeatures, state: LSTMState | None) -> tuple[Tensor, LSTMState]:
+        """Fused features and the previous LSTM state -> B,out,H,W map and the new state."""
+        x = self.blocks(features.quarter)
+        hidden, cell = self.lstm(x, state)
+        x = x + hidden
+        x = self.res_half(lrelu(self.up_half(x + features.quarter)))
+        x = self.res_full(lrelu(self.up_full(x + features.half)))
+        x = lrelu(self.fuse(x + features.full))
+        return self.out2(lrelu(self.out1(x))), (hidden, cell)
+
+
+class MultiFrameNet(nn.Module):
+    """Two encoder branches (each its own 5-frame input) summed, then one recurrent decoder per output."""
+
+    def __init__(
+        self,
+        nf: int = 32,
+        blocks: int = 5,
+        branches: int = 2,
+        head_channels: Sequence[int] = (3,),
+        head_bias: Sequence[float | None] = (None,),
+    ) -> None:
+        super().__init__()
+        if len(head_channels) != len(head_bias):
+            raise ValueError("head_channels and head_bias need one entry per head")
+        self.encoders = nn.ModuleList(MultiFrameEncoder(nf) for _ in range(branches))
+        self.heads = nn.ModuleList(
+            RecurrentDecoder(nf, blocks, channels, bias) for channels, bias in zip(head_channels, head_bias, strict=True)
+        )
+        init_generator(self)
+        for head in self.heads:
+            head.reset_output()
+
+    def forward(
+        self, windows: Sequence[Tensor], states: Sequence[LSTMState | None]
+    ) -> tuple[list[Tensor], list[LSTMState]]:
+        """One B,5,3,H,W window per branch and one state per head -> one map and new state per head."""
+        features = self.encoders[0](windows[0])
+        for encoder, window in zip(self.encoders[1:], windows[1:], strict=True):
+            features = features + encoder(window)
+        results = [head(features, state) for head, state in zip(self.heads, states, strict=True)]
+        return [out for out, _ in results], [state for _, state in results]
+
+
+def init_generator(module: nn.Module) -> None:
+    """N(0, 1/(k*k*out)) weights, zero biases: the authors' initialisation of every conv."""
+    for layer in module.modules():
+        if isinstance(layer, nn.Conv2d):
+            nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="linear")
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+
+
+def invert_rain_model(haze: Tensor, transmission: Tensor, atmosphere: Tensor, floor: float = 0.05) -> Tensor:
+    """B1 = (H - A (1 - T)) / max(T, floor): undo the accumulation H = T B + (1 - T) A."""
+    transmission = transmission.clamp_min(floor)
+    return (haze - atmosphere * (1 - transmission)) / transmission
+
+
+@dataclass
+class RMFDOutput:
+    """Every layer RMFD estimates, each B,T,C,H,W: what the losses of both stages compare."""
+
+    background: Tensor  # refined result B
+    inversion: Tensor  # physics inversion B1
+    haze: Tensor  # streak-free hazy frame H
+    transmission: Tensor  # T, one channel
+    atmosphere: Tensor  # A
+
+
+class RMFDNet(nn.Module):
+    """The whole RMFD generator: H, (T, A) and refinement nets run frame by frame over a video."""
+
+    spatial_multiple = 4  # two stride-2 encoder steps, two x2 decoder steps
+
+    def __init__(self, nf: int = 32, blocks: int = 5, transmission_floor: float = 0.05) -> None:
+        super().__init__()
+        self.transmission_floor = transmission_floor
+        self.haze_net = MultiFrameNet(nf, blocks, head_channels=(3,), head_bias=(None,))
+        # authors' start: T = 0.5 and A = 1 everywhere, so B1 begins as a plausible dehazing
+        self.physics_net = MultiFrameNet(nf, blocks, head_channels=(1, 3), head_bias=(0.5, 1.0))
+        self.refine_net = MultiFrameNet(nf, blocks, head_channels=(3,), head_bias=(None,))
+
+    def forward(self, rain: Tensor) -> Tensor:
+        """B,T,3,H,W rainy clip -> B,T,3,H,W refined background, every frame."""
+        return self.decompose(rain).background
+
+    def refine(
+        self, previous: tuple[Tensor, Tensor], inversion: Tensor, window: Tensor, state: LSTMState | None
+    ) -> tuple[Tensor, LSTMState]:
+        """One refinement step from the two previous outputs (t-2, t-1), B1(t) and the rainy window t-2..t+2.
+
+        Branch 1 sees [B(t-2), B(t-1), O(t), O(t+1), O(t+2)], branch 2 the same with B1(t) in place of
+        O(t), as in the authors' code.
+        """
+        past = torch.stack(previous, dim=1)
+        with_rain = torch.cat((past, window[:, 2:]), dim=1)
+        with_inversion = torch.cat((past, inversion[:, None], window[:, 3:]), dim=1)
+        (out,), (state,) = self.refine_net([with_rain, with_inversion], [state])
+        return out, state
+
+    def decompose(self, rain: Tensor) -> RMFDOutput:
+        """Run all three nets over the clip (recurrent in time) and return every estimated layer."""
+        height, width = rain.shape[-2:]
+        rain = pad_to_multiple(rain, self.spatial_multiple)
+        windows = rain[:, window_indices(rain.shape[1], WINDOW, rain.device)]  # B,T,5,C,H,W
+        haze_state = trans_state = atmo_state = refine_state = None
+        layers: dict[str, list[Tensor]] = {name: [] for name in ("background", "inversion", "haze", "transmission", "atmosphere")}
+        for t in range(rain.shape[1]):
+            window = windows[:, t]
+            (haze,), (haze_state,) = self.haze_net([window, window], [haze_state])
+            (trans, atmo), (trans_state, atmo_state) = self.physics_net([window, window], [trans_state, atmo_state])
+            inversion = invert_rain_model(haze, trans, atmo, self.transmission_floor)
+            # the refinement learns from fixed stage-1 estimates and its own past outputs (authors' detach)
+            fixed = inversion.detach()
+            outputs = layers["background"]
+            previous = (
+                outputs[-2].detach() if len(outputs) >= 2 else fixed,
+                outputs[-1].detach() if len(outputs) >= 1 else fixed,
+            )
+            background, refine_state = self.refine(previous, fixed, window, refine_state)
+            for name, value in zip(layers, (background, inversion, haze, trans, atmo), strict=True):
+                layers[name].append(value)
+        return RMFDOutput(**{name: torch.stack(values, 1)[..., :height, :width] for name, values in layers.items()})
+
+
+def pad_to_multiple(video: Tensor, multiple: int) -> Tensor:
+    """Replicate-pad H, W of a B,T,C,H,W clip at the bottom/right up to a multiple (works for any size)."""
+    height, width = video.shape[-2:]
+    pad_h, pad_w = -height % multiple, -width % multiple
+    if pad_h == 0 and pad_w == 0:
+        return video
+    flat = F.pad(video.flatten(0, 1), (0, pad_w, 0, pad_h), mode="replicate")
+    return flat.view(*video.shape[:2], *flat.shape[1:])

@@ -1,0 +1,141 @@
+"""RMFD: shapes, exact physics inversion, stage-2 initialisation and freezing, recurrence, overfitting."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from derain_zoo.data.rain import comprehensive
+from derain_zoo.models.rmfd import RMFD, RMFDNet, invert_rain_model
+
+TINY = dict(nf=4, blocks=1, discriminator_widths=(4, 8))
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors run ~10x faster on one thread than on two contended ones (the CI box is shared)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def accumulation_batch(seed: int = 0, clips: int = 2, frames: int = 3, size: int = 16) -> dict[str, torch.Tensor]:
+    """Clips under Yang et al.'s comprehensive rain, with every physical layer as ground truth."""
+    generator = torch.Generator().manual_seed(seed)
+    samples = []
+    for _ in range(clips):
+        base = torch.rand(1, 3, 4, 4, generator=generator)
+        clean = torch.nn.functional.interpolate(base, size=(size, size), mode="bilinear").expand(frames, 3, size, size)
+        rain, layers = comprehensive(clean.contiguous(), generator)
+        samples.append({"rain": rain, "clean": clean.contiguous(), **{k: v.contiguous() for k, v in layers.items()}})
+    return {key: torch.stack([s[key] for s in samples]) for key in samples[0]}
+
+
+def fit_steps(model: RMFD, batch: dict[str, torch.Tensor], steps: int, root: Path) -> L.Trainer:
+    """Run the real Lightning loop (needed for manual optimisation) for a few steps on one clip."""
+    loader = DataLoader([{k: v[i] for k, v in batch.items()} for i in range(batch["rain"].shape[0])], batch_size=2)
+    trainer = L.Trainer(
+        max_steps=steps, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, limit_val_batches=0, default_root_dir=root,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(model, loader)
+    return trainer
+
+
+@pytest.mark.parametrize("frames,size", [(1, (16, 16)), (2, (17, 23)), (4, (13, 20))])
+def test_every_frame_and_layer_is_returned_for_any_clip_length_and_size(frames, size):
+    torch.manual_seed(0)
+    net = RMFDNet(nf=4, blocks=1)
+    rain = torch.rand(2, frames, 3, *size)
+    out = net.decompose(rain)
+    assert out.background.shape == rain.shape
+    assert out.inversion.shape == out.haze.shape == out.atmosphere.shape == rain.shape
+    assert out.transmission.shape == (2, frames, 1, *size)
+    assert RMFD(**TINY)(rain).shape == rain.shape
+
+
+def test_inversion_recovers_the_background_exactly_from_the_rain_models_layers():
+    batch = accumulation_batch(seed=3, size=32)
+    assert 0.05 < batch["transmission"].min() < 1  # real haze, above the floor
+    recovered = invert_rain_model(batch["haze"], batch["transmission"], batch["atmosphere"])
+    torch.testing.assert_close(recovered, batch["clean"], atol=1e-5, rtol=0)
+
+
+def test_inversion_floors_the_transmission_instead_of_dividing_by_zero():
+    haze, atmosphere = torch.full((1, 3, 2, 2), 0.9), torch.ones(1, 3, 2, 2)
+    recovered = invert_rain_model(haze, torch.zeros(1, 1, 2, 2), atmosphere, floor=0.05)
+    torch.testing.assert_close(recovered, (haze - 0.95) / 0.05)
+
+
+def test_refinement_uses_the_previous_outputs():
+    torch.manual_seed(0)
+    net = RMFDNet(nf=4, blocks=1)
+    window, inversion = torch.rand(1, 5, 3, 16, 16), torch.rand(1, 3, 16, 16)
+    previous = (torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16))
+    base, _ = net.refine(previous, inversion, window, None)
+    for changed in ((previous[0] + 0.5, previous[1]), (previous[0], previous[1] + 0.5)):
+        out, _ = net.refine(changed, inversion, window, None)
+        assert (out - base).abs().max() > 1e-4
+
+
+def test_recurrent_state_carries_information_to_later_frames():
+    torch.manual_seed(0)
+    net = RMFDNet(nf=4, blocks=1)
+    rain = torch.rand(1, 6, 3, 16, 16)
+    changed = rain.clone()
+    changed[:, 0] = 1 - changed[:, 0]  # frame 0 is outside the 5-frame window of frame 5
+    with torch.no_grad():
+        assert (net(changed)[:, 5] - net(rain)[:, 5]).abs().max() > 1e-5
+
+
+def test_stage_two_starts_from_stage_one_freezes_the_haze_net_and_trains_the_rest(tmp_path):
+    torch.manual_seed(0)
+    batch = accumulation_batch()
+    stage1 = RMFD(**TINY)
+    trainer = fit_steps(stage1, batch, steps=1, root=tmp_path)
+    checkpoint = tmp_path / "stage1.ckpt"
+    trainer.save_checkpoint(checkpoint)
+
+    stage2 = RMFD(**TINY, stage=2, init_checkpoint=str(checkpoint))
+    for name, value in stage1.network.state_dict().items():
+        torch.testing.assert_close(stage2.network.state_dict()[name], value, msg=f"{name} not loaded")
+    before = {name: value.clone() for name, value in stage2.state_dict().items()}
+    fit_steps(stage2, batch, steps=1, root=tmp_path)
+    after = stage2.state_dict()
+
+    def changed(prefix: str) -> bool:
+        return any(not torch.equal(before[k], after[k]) for k in before if k.startswith(prefix) and after[k].is_floating_point())
+
+    assert not changed("network.haze_net.")
+    assert changed("network.refine_net.") and changed("network.physics_net.") and changed("discriminator.")
+
+
+def test_batches_without_physical_layers_train_on_the_background_terms_and_say_so():
+    batch = {k: v for k, v in accumulation_batch().items() if k in ("rain", "clean")}
+    model = RMFD(**TINY)
+    with pytest.warns(UserWarning, match="no haze, transmission, atmosphere"):
+        losses = model.reconstruction_losses(model.network.decompose(batch["rain"]), batch)
+    assert set(losses) == {"inversion", "background"}
+
+
+def test_overfitting_one_clip_halves_the_loss():
+    torch.manual_seed(0)
+    batch = accumulation_batch(clips=1, frames=3, size=16)
+    model = RMFD(nf=8, blocks=1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    losses = []
+    for _ in range(20):
+        loss = sum(model.reconstruction_losses(model.network.decompose(batch["rain"]), batch).values())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert min(losses[-3:]) < 0.5 * losses[0], losses[::5]
