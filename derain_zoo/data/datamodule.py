@@ -106,7 +106,7 @@ class VideoDerainDataModule(LightningDataModule, ABC):
     def _build(self, split: str) -> Dataset:
         """``input`` wins for predict; everything else comes from the subclass."""
         if split == "predict" and self.input is not None:
-            return ds.SequenceDataset([ds.input_sequence(self.input, self.cache)])
+            return ds.SequenceDataset(ds.input_sequences(self.input, self.cache))
         return self.build_dataset(split)
 
     def set_epoch(self, epoch: int) -> None:
@@ -324,7 +324,8 @@ class FolderDataModule(SequenceDataModule):
 
 
 class VideoDataModule(SequenceDataModule):
-    """A rainy video file or frame folder without ground truth (``root`` or ``input``): predict/test only."""
+    """Rainy footage without ground truth (``input`` or ``root``: a video, a frame folder or a folder of
+    videos): predict and test only (test batches have no ``clean``)."""
 
     alias: ClassVar[str] = "video"
 
@@ -336,10 +337,8 @@ class VideoDataModule(SequenceDataModule):
             )
         path = self.input or self.root
         if path is None:
-            raise ds.DatasetNotFoundError(
-                None, "a rainy video file or frame folder", "Pass --data.input=<video or folder>."
-            )
-        return [ds.input_sequence(path, self.cache)]
+            raise ds.DatasetNotFoundError(None, ds.INPUT_LAYOUT, "Pass --data.input=<video or folder>.")
+        return ds.input_sequences(path, self.cache)
 
 
 class ImageDataModule(SequenceDataModule):

@@ -397,16 +397,22 @@ def _single_image(rain: Path, clean: Path, cache: bool) -> Sequence:
     return Sequence(rain.stem, FrameSource(rain, cache, [rain]), FrameSource(clean, cache, [clean]))
 
 
-def input_sequence(path: str | Path, cache: bool = False) -> Sequence:
-    """A rainy video file or frame folder given by the user, without ground truth."""
+INPUT_LAYOUT = f"a video file ({', '.join(video_io.VIDEO_SUFFIXES)}), a folder of frames, or a folder of videos"
+
+
+def input_sequences(path: str | Path, cache: bool = False) -> list[Sequence]:
+    """Rainy footage given by the user, without ground truth: one video, one frame folder, or a
+    folder of videos (one sequence each)."""
     path = Path(path)
-    if not (path.is_dir() or (path.is_file() and video_io.is_video(path))):
-        raise DatasetNotFoundError(
-            path,
-            f"a video file ({', '.join(video_io.VIDEO_SUFFIXES)}) or a folder of frames",
-            "Pass --data.input=<video or folder>.",
-        )
-    return Sequence(path.stem if path.is_file() else path.name, FrameSource(path, cache))
+    if path.is_file() and video_io.is_video(path):
+        return [Sequence(path.stem, FrameSource(path, cache))]
+    if not path.is_dir():
+        raise DatasetNotFoundError(path, INPUT_LAYOUT, "Pass --data.input=<video or folder>.")
+    videos = [p for p in sorted(path.iterdir(), key=video_io.natural_key) if p.is_file() and video_io.is_video(p)]
+    has_frames = any(p.suffix.lower() in video_io.IMAGE_SUFFIXES for p in path.iterdir())
+    if videos and not has_frames:
+        return [Sequence(p.stem, FrameSource(p, cache)) for p in videos]
+    return [Sequence(path.name, FrameSource(path, cache))]
 
 
 def hold_out(

@@ -173,3 +173,10 @@ def test_hold_out_keeps_the_rain_versions_of_one_scene_together(nturain_root: Pa
         assert ("t1_Rain_01" in val) == ("t1_Rain_02" in val) and not train & val
         held.append(frozenset(val))
     assert frozenset({"t1_Rain_01", "t1_Rain_02"}) in held and len(set(held)) >= 2
+
+
+def test_a_folder_of_videos_is_one_sequence_per_video(tmp_path: Path) -> None:
+    for name, level in (("b_street", 1), ("a_park", 2)):
+        video_io.write_video(tmp_path / "clips" / f"{name}.avi", [clean_frame(level, k, 32, 48) for k in range(3)], 8)
+    dm = VideoDataModule(root=str(tmp_path / "clips"), num_workers=0)
+    assert [b["name"] for b in dm.predict_dataloader()] == [["a_park"], ["b_street"]]
