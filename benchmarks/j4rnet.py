@@ -23,9 +23,11 @@ def component_gflops(network: J4RNetwork, clip: torch.Tensor) -> dict[str, float
         network(clip)
     frames = clip.shape[0] * clip.shape[1]
     per_module = counter.get_flop_counts()
+    # sum leaf modules: D-Net and the GRU are called through project/step, not their own forward
+    leaves = [name for name, module in network.named_modules() if name and not list(module.children())]
     return {
-        name: sum(per_module.get(f"J4RNetwork.{name}", {}).values()) / frames / 1e9
-        for name, _ in network.named_children()
+        child: sum(sum(per_module.get(f"J4RNetwork.{leaf}", {}).values()) for leaf in leaves if leaf.startswith(f"{child}.")) / frames / 1e9
+        for child, _ in network.named_children()
     }
 
 
