@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from derain_zoo.data.rain import compose
 from derain_zoo.models.j4rnet import DetectionGuidedGRUCell, J4RNet, J4RNetwork
 
+
 @pytest.fixture(autouse=True)
 def one_thread():
     """Tiny convs run far faster on one thread than two contended ones on a shared machine."""
@@ -21,25 +22,57 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-TINY = dict(channels=8, extractor_blocks=1, removal_blocks=1, detect_layers=2, reconstruction_blocks=1, fusion_blocks=1)
+TINY = {
+    "channels": 8,
+    "extractor_blocks": 1,
+    "removal_blocks": 1,
+    "detect_layers": 2,
+    "reconstruction_blocks": 1,
+    "fusion_blocks": 1,
+}
 
 
-def hybrid_batch(generator: torch.Generator, clips: int = 2, frames: int = 3, size: int = 24) -> dict[str, torch.Tensor]:
+def hybrid_batch(
+    generator: torch.Generator, clips: int = 2, frames: int = 3, size: int = 24
+) -> dict[str, torch.Tensor]:
     """Clips under the hybrid model O = (1-alpha)(B+S) + alpha A: textured B, opaque bright blobs, thin streaks."""
     shape = (clips * frames, 1, size, size)
-    background = F.interpolate(torch.rand(clips, 3, 6, 6, generator=generator), size=(size, size), mode="bilinear")
-    background = (0.7 * background + 0.3 * torch.rand(clips, 3, size, size, generator=generator)).clamp(0, 1)
+    background = F.interpolate(
+        torch.rand(clips, 3, 6, 6, generator=generator),
+        size=(size, size),
+        mode="bilinear",
+    )
+    background = (
+        0.7 * background + 0.3 * torch.rand(clips, 3, size, size, generator=generator)
+    ).clamp(0, 1)
     background = background[:, None].expand(clips, frames, 3, size, size)
-    blobs = F.interpolate(torch.rand(clips * frames, 1, 5, 5, generator=generator), size=(size, size), mode="bilinear")
+    blobs = F.interpolate(
+        torch.rand(clips * frames, 1, 5, 5, generator=generator),
+        size=(size, size),
+        mode="bilinear",
+    )
     occlusion = (blobs > 0.7).float().view(clips, frames, 1, size, size)
-    streak = 0.3 * (torch.rand(shape, generator=generator) < 0.05).float().view(clips, frames, 1, size, size)
+    streak = 0.3 * (torch.rand(shape, generator=generator) < 0.05).float().view(
+        clips, frames, 1, size, size
+    )
     streak = ((background + streak).clamp(0, 1) - background).contiguous()
-    atmosphere = (0.8 + 0.2 * torch.rand(clips, 1, 3, 1, 1, generator=generator)).expand(clips, frames, 3, size, size)
-    rain = compose(background, streak, occlusion, torch.ones_like(occlusion), atmosphere).clamp(0, 1)
-    return {"rain": rain, "clean": background.contiguous(), "streak": streak, "occlusion": occlusion}
+    atmosphere = (
+        0.8 + 0.2 * torch.rand(clips, 1, 3, 1, 1, generator=generator)
+    ).expand(clips, frames, 3, size, size)
+    rain = compose(
+        background, streak, occlusion, torch.ones_like(occlusion), atmosphere
+    ).clamp(0, 1)
+    return {
+        "rain": rain,
+        "clean": background.contiguous(),
+        "streak": streak,
+        "occlusion": occlusion,
+    }
 
 
-def train(model: J4RNet, batches: list[dict[str, torch.Tensor]], steps: int, lr: float) -> list[float]:
+def train(
+    model: J4RNet, batches: list[dict[str, torch.Tensor]], steps: int, lr: float
+) -> list[float]:
     """Plain Adam loop over the module's own training_step (no Trainer: fast and deterministic)."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     losses = []
@@ -56,7 +89,9 @@ def train(model: J4RNet, batches: list[dict[str, torch.Tensor]], steps: int, lr:
 
 @pytest.mark.parametrize("recurrent", [True, False])
 @pytest.mark.parametrize("frames,size", [(1, (16, 16)), (2, (17, 23)), (5, (19, 16))])
-def test_every_frame_is_restored_for_any_clip_length_and_odd_size(recurrent, frames, size):
+def test_every_frame_is_restored_for_any_clip_length_and_odd_size(
+    recurrent, frames, size
+):
     torch.manual_seed(0)
     network = J4RNetwork(**TINY, recurrent=recurrent)
     rain = torch.rand(2, frames, 3, *size)
@@ -83,11 +118,15 @@ def test_recurrent_output_is_causal():
     assert not torch.allclose(a[:, 3], b[:, 3])
 
 
-def _cell_with_gate_bias(update_bias: float, read_bias: float) -> DetectionGuidedGRUCell:
+def _cell_with_gate_bias(
+    update_bias: float, read_bias: float
+) -> DetectionGuidedGRUCell:
     """A cell whose gates are constants, so the GRU update can be checked against the equations."""
     cell = DetectionGuidedGRUCell(4, 4, 4)
     with torch.no_grad():
-        cell.input_weights.weight[:8].zero_()  # W_z, W_r; W_h (channels 8..12) stays random
+        cell.input_weights.weight[
+            :8
+        ].zero_()  # W_z, W_r; W_h (channels 8..12) stays random
         cell.memory_weights.weight.zero_()
         cell.guide_weights.weight.zero_()
         cell.input_weights.bias[:4] = update_bias
@@ -106,7 +145,10 @@ def test_open_update_and_closed_read_gate_gives_tanh_of_current_features():
     torch.manual_seed(0)
     cell = _cell_with_gate_bias(update_bias=200.0, read_bias=-1.0)
     frame, memory, guide = torch.randn(3, 2, 4, 9, 11).unbind(0)
-    w_h, b_h = cell.input_weights.weight[8:], cell.input_weights.bias[8:]  # U_h only ever sees r * H = 0
+    w_h, b_h = (
+        cell.input_weights.weight[8:],
+        cell.input_weights.bias[8:],
+    )  # U_h only ever sees r * H = 0
     expected = torch.tanh(F.conv2d(frame, w_h, b_h, padding=1))
     assert torch.allclose(cell(frame, memory, guide), expected, atol=1e-6)
 
@@ -116,15 +158,27 @@ def test_gru_matches_the_slide_equations_for_random_weights():
     cell = DetectionGuidedGRUCell(4, 4, 4)
     frame, memory, guide = torch.randn(3, 2, 4, 9, 11).unbind(0)
     w, b = cell.input_weights.weight, cell.input_weights.bias
-    u, v, u_h = cell.memory_weights.weight, cell.guide_weights.weight, cell.candidate_weights.weight
+    u, v, u_h = (
+        cell.memory_weights.weight,
+        cell.guide_weights.weight,
+        cell.candidate_weights.weight,
+    )
 
-    def conv(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    def conv(
+        x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None = None
+    ) -> torch.Tensor:
         return F.conv2d(x, kernel, bias, padding=1)
 
-    z = torch.sigmoid(conv(frame, w[:4], b[:4]) + conv(memory, u[:4]) + conv(guide, v[:4]))
-    r = torch.relu(conv(frame, w[4:8], b[4:8]) + conv(memory, u[4:]) + conv(guide, v[4:]))
+    z = torch.sigmoid(
+        conv(frame, w[:4], b[:4]) + conv(memory, u[:4]) + conv(guide, v[:4])
+    )
+    r = torch.relu(
+        conv(frame, w[4:8], b[4:8]) + conv(memory, u[4:]) + conv(guide, v[4:])
+    )
     candidate = torch.tanh(conv(frame, w[8:], b[8:]) + conv(r * memory, u_h))
-    assert torch.allclose(cell(frame, memory, guide), (1 - z) * memory + z * candidate, atol=1e-5)
+    assert torch.allclose(
+        cell(frame, memory, guide), (1 - z) * memory + z * candidate, atol=1e-5
+    )
 
 
 def test_read_gate_is_relu_and_update_gate_sees_detection_features():
@@ -138,8 +192,13 @@ def test_read_gate_is_relu_and_update_gate_sees_detection_features():
         cell.input_weights.bias[4:8] = 5.0
         for conv in (cell.input_weights, cell.memory_weights, cell.guide_weights):
             conv.weight[4:8].zero_()
-    assert torch.allclose(cell.gate_values(cell.project(frame), memory, guide)[1], torch.full_like(read, 5.0))  # unbounded
-    assert not torch.allclose(cell.gate_values(projected, memory, torch.zeros_like(guide))[0], update)
+    assert torch.allclose(
+        cell.gate_values(cell.project(frame), memory, guide)[1],
+        torch.full_like(read, 5.0),
+    )  # unbounded
+    assert not torch.allclose(
+        cell.gate_values(projected, memory, torch.zeros_like(guide))[0], update
+    )
 
 
 def test_detection_beats_chance_on_held_out_hybrid_rain_after_short_training():
@@ -153,8 +212,12 @@ def test_detection_beats_chance_on_held_out_hybrid_rain_after_short_training():
         logits = model.network.forward_all(held_out["rain"]).alpha_logits
     predicted = logits.argmax(2) == 1
     occluded = held_out["occlusion"][:, :, 0] > 0.5
-    balanced_accuracy = 0.5 * (predicted[occluded].float().mean() + (~predicted[~occluded]).float().mean())
-    assert balanced_accuracy > 0.75, f"balanced accuracy {balanced_accuracy:.3f} (chance is 0.5)"
+    balanced_accuracy = 0.5 * (
+        predicted[occluded].float().mean() + (~predicted[~occluded]).float().mean()
+    )
+    assert balanced_accuracy > 0.75, (
+        f"balanced accuracy {balanced_accuracy:.3f} (chance is 0.5)"
+    )
 
 
 def test_loss_skips_layers_the_batch_does_not_carry():
@@ -162,7 +225,13 @@ def test_loss_skips_layers_the_batch_does_not_carry():
     model = J4RNet(**TINY)
     full = hybrid_batch(torch.Generator().manual_seed(0))
     output = model.network.forward_all(full["rain"])
-    assert set(model.compute_losses(output, full)) == {"joint", "rect", "removal", "detect", "loss"}
+    assert set(model.compute_losses(output, full)) == {
+        "joint",
+        "rect",
+        "removal",
+        "detect",
+        "loss",
+    }
     real = {"rain": full["rain"], "clean": full["clean"]}
     with pytest.warns(UserWarning, match="no 'occlusion' layer"):
         losses = model.compute_losses(output, real)
@@ -179,17 +248,26 @@ def test_phase1_trains_only_the_single_frame_removal_path():
     assert names == {"head", "extractor", "removal", "streak_head"}
 
 
-def test_phase2_starts_from_a_phase1_checkpoint_and_reproduces_its_output(tmp_path: Path):
+def test_phase2_starts_from_a_phase1_checkpoint_and_reproduces_its_output(
+    tmp_path: Path,
+):
     torch.manual_seed(0)
     phase1 = J4RNet(**TINY, phase=1)
-    train(phase1, [hybrid_batch(torch.Generator().manual_seed(0), frames=1)], steps=3, lr=1e-3)
+    train(
+        phase1,
+        [hybrid_batch(torch.Generator().manual_seed(0), frames=1)],
+        steps=3,
+        lr=1e-3,
+    )
     checkpoint = tmp_path / "phase1.ckpt"
     torch.save({"state_dict": phase1.state_dict()}, checkpoint)
     phase2 = J4RNet(**TINY, phase=2, init_checkpoint=str(checkpoint))
     for name, value in phase1.network.state_dict().items():
         assert torch.equal(phase2.network.state_dict()[name], value), name
     rain = torch.rand(1, 3, 3, 16, 16)
-    with torch.no_grad():  # JRC-Net's detail starts at zero: phase 2 begins where phase 1 ended
+    with (
+        torch.no_grad()
+    ):  # JRC-Net's detail starts at zero: phase 2 begins where phase 1 ended
         assert torch.allclose(phase2(rain), phase1(rain), atol=1e-6)
     with pytest.raises(RuntimeError, match="size mismatch"):
         J4RNet(**{**TINY, "channels": 12}, init_checkpoint=str(checkpoint))
@@ -200,19 +278,47 @@ def test_overfitting_one_clip_halves_the_loss():
     model = J4RNet(**TINY)
     batch = hybrid_batch(torch.Generator().manual_seed(3), clips=1, frames=3, size=16)
     losses = train(model, [batch], steps=30, lr=2e-3)
-    assert min(losses[-5:]) <= 0.5 * losses[0], f"loss {losses[0]:.4f} -> {losses[-1]:.4f}"
+    assert min(losses[-5:]) <= 0.5 * losses[0], (
+        f"loss {losses[0]:.4f} -> {losses[-1]:.4f}"
+    )
 
 
 def _fit(config: str, root: Path, *extra: str) -> None:
     """Run ``derain-zoo fit`` on a paper config, shrunk to a tiny width and one step."""
     from derain_zoo.cli import main
 
-    shrink = ["--model.init_args.channels=8", "--model.init_args.extractor_blocks=1", "--model.init_args.removal_blocks=1"]
-    data = ["--data.init_args.frame_size=32", "--data.init_args.train_clips=2", "--data.init_args.val_clips=1"]
+    shrink = [
+        "--model.init_args.channels=8",
+        "--model.init_args.extractor_blocks=1",
+        "--model.init_args.removal_blocks=1",
+    ]
+    data = [
+        "--data.init_args.frame_size=32",
+        "--data.init_args.train_clips=2",
+        "--data.init_args.val_clips=1",
+    ]
     data += ["--data.init_args.batch_size=2", "--data.init_args.num_workers=0"]
-    trainer = ["--trainer.max_steps=1", "--trainer.limit_val_batches=1", "--trainer.logger=false"]
-    trainer += [f"--trainer.default_root_dir={root}", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
-    main(["fit", "--config", str(Path(__file__).parents[2] / "configs" / config), *shrink, *data, *trainer, *extra])
+    trainer = [
+        "--trainer.max_steps=1",
+        "--trainer.limit_val_batches=1",
+        "--trainer.logger=false",
+    ]
+    trainer += [
+        f"--trainer.default_root_dir={root}",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.enable_model_summary=false",
+    ]
+    main(
+        [
+            "fit",
+            "--config",
+            str(Path(__file__).parents[2] / "configs" / config),
+            *shrink,
+            *data,
+            *trainer,
+            *extra,
+        ]
+    )
 
 
 def test_paper_configs_train_phase1_then_phase2_from_its_checkpoint(tmp_path: Path):
@@ -221,7 +327,14 @@ def test_paper_configs_train_phase1_then_phase2_from_its_checkpoint(tmp_path: Pa
         _fit("j4rnet_phase1.yaml", tmp_path / "phase1")
         checkpoint = tmp_path / "phase1" / "checkpoints" / "last.ckpt"
         assert checkpoint.is_file()
-        _fit("j4rnet.yaml", tmp_path / "phase2", f"--model.init_args.init_checkpoint={checkpoint}", "--model.init_args.reconstruction_blocks=1")
-    phase2 = torch.load(tmp_path / "phase2" / "checkpoints" / "last.ckpt", weights_only=True)
+        _fit(
+            "j4rnet.yaml",
+            tmp_path / "phase2",
+            f"--model.init_args.init_checkpoint={checkpoint}",
+            "--model.init_args.reconstruction_blocks=1",
+        )
+    phase2 = torch.load(
+        tmp_path / "phase2" / "checkpoints" / "last.ckpt", weights_only=True
+    )
     assert phase2["hyper_parameters"]["phase"] == 2
     assert any(key.startswith("network.memory.") for key in phase2["state_dict"])

@@ -34,7 +34,9 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """B,C,H,W -> B,C,H,W."""
-        return self.conv2(self.relu(self.conv1(x))).add_(x)  # in place: saves a full-size allocation
+        return self.conv2(self.relu(self.conv1(x))).add_(
+            x
+        )  # in place: saves a full-size allocation
 
 
 def residual_stack(channels: int, blocks: int) -> nn.Sequential:
@@ -55,9 +57,17 @@ class DetectionNet(nn.Module):
         if layers < 1:
             raise ValueError(f"D-Net needs at least one hidden layer, got {layers}")
         self.from_frame = conv3x3(channels, channels)
-        self.from_memory = nn.Conv2d(hidden_channels, channels, 3, padding=1, bias=False)
+        self.from_memory = nn.Conv2d(
+            hidden_channels, channels, 3, padding=1, bias=False
+        )
         self.relu = nn.ReLU(inplace=True)
-        self.features = nn.Sequential(*(m for _ in range(layers - 1) for m in (conv3x3(channels, channels), nn.ReLU(inplace=True))))
+        self.features = nn.Sequential(
+            *(
+                m
+                for _ in range(layers - 1)
+                for m in (conv3x3(channels, channels), nn.ReLU(inplace=True))
+            )
+        )
         self.classifier = nn.Conv2d(channels, 2, 1)
 
     def project(self, frame_features: Tensor) -> Tensor:
@@ -84,28 +94,62 @@ class DetectionGuidedGRUCell(nn.Module):
     the candidate. The biases live in W.
     """
 
-    def __init__(self, input_channels: int, hidden_channels: int, guide_channels: int, kernel_size: int = 3) -> None:
+    def __init__(
+        self,
+        input_channels: int,
+        hidden_channels: int,
+        guide_channels: int,
+        kernel_size: int = 3,
+    ) -> None:
         super().__init__()
         self.hidden_channels = hidden_channels
         padding = kernel_size // 2
-        self.input_weights = nn.Conv2d(input_channels, 3 * hidden_channels, kernel_size, padding=padding)  # W_z, W_r, W_h
-        self.memory_weights = nn.Conv2d(hidden_channels, 2 * hidden_channels, kernel_size, padding=padding, bias=False)  # U_z, U_r
-        self.guide_weights = nn.Conv2d(guide_channels, 2 * hidden_channels, kernel_size, padding=padding, bias=False)  # V_z, V_r
-        self.candidate_weights = nn.Conv2d(hidden_channels, hidden_channels, kernel_size, padding=padding, bias=False)  # U_h
+        self.input_weights = nn.Conv2d(
+            input_channels, 3 * hidden_channels, kernel_size, padding=padding
+        )  # W_z, W_r, W_h
+        self.memory_weights = nn.Conv2d(
+            hidden_channels,
+            2 * hidden_channels,
+            kernel_size,
+            padding=padding,
+            bias=False,
+        )  # U_z, U_r
+        self.guide_weights = nn.Conv2d(
+            guide_channels,
+            2 * hidden_channels,
+            kernel_size,
+            padding=padding,
+            bias=False,
+        )  # V_z, V_r
+        self.candidate_weights = nn.Conv2d(
+            hidden_channels, hidden_channels, kernel_size, padding=padding, bias=False
+        )  # U_h
 
     def project(self, frame_features: Tensor) -> Tensor:
         """W_z F, W_r F, W_h F stacked on channels; independent of the memory, so batched over frames."""
         return self.input_weights(frame_features)
 
-    def gate_values(self, projected: Tensor, memory: Tensor, guide: Tensor) -> tuple[Tensor, Tensor]:
+    def gate_values(
+        self, projected: Tensor, memory: Tensor, guide: Tensor
+    ) -> tuple[Tensor, Tensor]:
         """Update gate z (sigmoid) and read gate r (ReLU, unbounded above as on the slides)."""
-        gates = self.memory_weights(memory).add_(self.guide_weights(guide)).add_(projected[:, : 2 * self.hidden_channels])
+        gates = (
+            self.memory_weights(memory)
+            .add_(self.guide_weights(guide))
+            .add_(projected[:, : 2 * self.hidden_channels])
+        )
         z, r = gates.chunk(2, dim=1)
         return torch.sigmoid(z), torch.relu(r)
 
-    def combine(self, projected: Tensor, memory: Tensor, update: Tensor, read: Tensor) -> Tensor:
+    def combine(
+        self, projected: Tensor, memory: Tensor, update: Tensor, read: Tensor
+    ) -> Tensor:
         """H_t from given gates: (1 - z) H_{t-1} + z tanh(W_h F + U_h (r * H_{t-1}))."""
-        candidate = torch.tanh(self.candidate_weights(read * memory).add_(projected[:, 2 * self.hidden_channels :]))
+        candidate = torch.tanh(
+            self.candidate_weights(read * memory).add_(
+                projected[:, 2 * self.hidden_channels :]
+            )
+        )
         return memory + update * (candidate - memory)
 
     def step(self, projected: Tensor, memory: Tensor, guide: Tensor) -> Tensor:
@@ -129,15 +173,29 @@ class FusionNet(nn.Module):
 
     def __init__(self, channels: int, out_channels: int = 3, blocks: int = 1) -> None:
         super().__init__()
-        self.fuse = nn.Sequential(nn.Conv2d(2 * channels + 1, channels, 3, padding=1), nn.ReLU(inplace=True))
+        self.fuse = nn.Sequential(
+            nn.Conv2d(2 * channels + 1, channels, 3, padding=1), nn.ReLU(inplace=True)
+        )
         self.body = residual_stack(channels, blocks)
         self.out = conv3x3(channels, out_channels)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, removed: Tensor, removal_features: Tensor, reconstruction_features: Tensor, alpha: Tensor) -> Tensor:
+    def forward(
+        self,
+        removed: Tensor,
+        removal_features: Tensor,
+        reconstruction_features: Tensor,
+        alpha: Tensor,
+    ) -> Tensor:
         """(O - S, f^r, f^c, alpha B,1,H,W) -> B_t."""
-        detail = self.out(self.body(self.fuse(torch.cat([removal_features, reconstruction_features, alpha], dim=1))))
+        detail = self.out(
+            self.body(
+                self.fuse(
+                    torch.cat([removal_features, reconstruction_features, alpha], dim=1)
+                )
+            )
+        )
         return removed + alpha * detail
 
 
@@ -177,11 +235,21 @@ class J4RNetwork(nn.Module):
         self.extractor = residual_stack(channels, extractor_blocks)
         self.removal = residual_stack(channels, removal_blocks)
         # "the last two convolutions connected to R-Net": features -> streak layer S_t
-        self.streak_head = nn.Sequential(conv3x3(channels, channels), nn.ReLU(inplace=True), conv3x3(channels, in_channels))
+        self.streak_head = nn.Sequential(
+            conv3x3(channels, channels),
+            nn.ReLU(inplace=True),
+            conv3x3(channels, in_channels),
+        )
         if recurrent:
             self.detection = DetectionNet(channels, channels, detect_layers)
-            self.memory = DetectionGuidedGRUCell(channels, channels, channels, gru_kernel_size)
-            self.reconstruction = nn.Sequential(conv3x3(channels, channels), nn.ReLU(inplace=True), residual_stack(channels, reconstruction_blocks))
+            self.memory = DetectionGuidedGRUCell(
+                channels, channels, channels, gru_kernel_size
+            )
+            self.reconstruction = nn.Sequential(
+                conv3x3(channels, channels),
+                nn.ReLU(inplace=True),
+                residual_stack(channels, reconstruction_blocks),
+            )
             self.fusion = FusionNet(channels, in_channels, fusion_blocks)
         # weights in the activations' layout, or every convolution reorders them on each call
         self.to(memory_format=torch.channels_last)
@@ -193,7 +261,9 @@ class J4RNetwork(nn.Module):
     def forward_all(self, rain: Tensor) -> J4RNetOutput:
         """Background, streak layer, removal result and occlusion logits for every frame."""
         if rain.ndim != 5:
-            raise ValueError(f"expected a B,T,C,H,W clip, got shape {tuple(rain.shape)}")
+            raise ValueError(
+                f"expected a B,T,C,H,W clip, got shape {tuple(rain.shape)}"
+            )
         batch, frames = rain.shape[:2]
         # channels_last: oneDNN's direct convolutions run ~2x faster on CPU in this layout
         flat = rain.flatten(0, 1).contiguous(memory_format=torch.channels_last)
@@ -207,16 +277,24 @@ class J4RNetwork(nn.Module):
             removed = _video(removed, shape)
             return J4RNetOutput(removed, _video(streak, shape), removed, None)
 
-        logits, previous_memory = self._recur(frame_features.unflatten(0, shape))
-        alpha = torch.softmax(logits, dim=1)[:, 1:].contiguous(memory_format=torch.channels_last)
+        logits, previous_memory = self._recur(frame_features, shape)
+        alpha = torch.softmax(logits, dim=1)[:, 1:].contiguous(
+            memory_format=torch.channels_last
+        )
         reconstruction_features = self.reconstruction(previous_memory)
-        background = self.fusion(removed, removal_features, reconstruction_features, alpha)
-        return J4RNetOutput(_video(background, shape), _video(streak, shape), _video(removed, shape), _video(logits, shape))
+        background = self.fusion(
+            removed, removal_features, reconstruction_features, alpha
+        )
+        return J4RNetOutput(
+            _video(background, shape),
+            _video(streak, shape),
+            _video(removed, shape),
+            _video(logits, shape),
+        )
 
-    def _recur(self, frame_features: Tensor) -> tuple[Tensor, Tensor]:
-        """Run D-Net and F-Net over time; return per-frame logits and H_{t-1}, flattened B*T first."""
-        batch, frames = frame_features.shape[:2]
-        flat = frame_features.flatten(0, 1)
+    def _recur(self, flat: Tensor, shape: tuple[int, int]) -> tuple[Tensor, Tensor]:
+        """Run D-Net and F-Net over time on B*T frame features; return logits and H_{t-1}, B*T first."""
+        batch, frames = shape
         # every convolution of F_t alone runs once on all frames; the loop keeps only what needs H
         detect_in = self.detection.project(flat).unflatten(0, (batch, frames))
         memory_in = self.memory.project(flat).unflatten(0, (batch, frames))
@@ -227,13 +305,14 @@ class J4RNetwork(nn.Module):
         memory = torch.zeros_like(flat[:batch])  # H_0 = 0
         logits = []
         for t in range(frames):
-            frame_logits, detection_features = self.detection.step(detect_in[:, t], memory)
+            frame_logits, detection_features = self.detection.step(
+                detect_in[:, t], memory
+            )
             logits.append(frame_logits)
             if t < frames - 1:  # H_T itself is never read within the clip
                 memory = self.memory.step(memory_in[:, t], memory, detection_features)
                 slots[:, t + 1] = memory
         return torch.stack(logits, 1).flatten(0, 1), previous
-
 
 
 def _video(frames: Tensor, shape: tuple[int, int]) -> Tensor:
