@@ -7,5 +7,6 @@ from derain_zoo.models.baselines import Identity, TemporalMedian
 from derain_zoo.models.ddsa import DDSA
 from derain_zoo.models.j4rnet import J4RNet
 from derain_zoo.models.raintrn import RainTRN
+from derain_zoo.models.rmfd import RMFD
 
-__all__ = ["DDSA", "DerainModule", "Identity", "J4RNet", "RainTRN", "TemporalMedian"]
+__all__ = ["DDSA", "DerainModule", "Identity", "J4RNet", "RainTRN", "RMFD", "TemporalMedian"]

@@ -10,9 +10,13 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from derain_zoo.cli import DerainCLI
+from derain_zoo.data import RainSynAll100DataModule, SyntheticRainDataModule, VideoDerainDataModule
 from derain_zoo.data.rain import comprehensive
+from derain_zoo.models import DerainModule
 from derain_zoo.models.rmfd import RMFD, RMFDNet, invert_rain_model
 
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 TINY = dict(nf=4, blocks=1, discriminator_widths=(4, 8))
 
 
@@ -108,8 +112,13 @@ def test_stage_two_starts_from_stage_one_freezes_the_haze_net_and_trains_the_res
     for name, value in stage1.network.state_dict().items():
         torch.testing.assert_close(stage2.network.state_dict()[name], value, msg=f"{name} not loaded")
     before = {name: value.clone() for name, value in stage2.state_dict().items()}
-    fit_steps(stage2, batch, steps=1, root=tmp_path)
+    trainer = fit_steps(stage2, batch, steps=1, root=tmp_path)
     after = stage2.state_dict()
+    trainer.save_checkpoint(tmp_path / "stage2.ckpt")
+    checkpoint.unlink()  # a stage-2 checkpoint is self-contained
+    reloaded = RMFD.load_from_checkpoint(tmp_path / "stage2.ckpt", weights_only=False)
+    assert reloaded.stage == 2
+    torch.testing.assert_close(reloaded.state_dict(), after)
 
     def changed(prefix: str) -> bool:
         return any(not torch.equal(before[k], after[k]) for k in before if k.startswith(prefix) and after[k].is_floating_point())
@@ -139,3 +148,31 @@ def test_overfitting_one_clip_halves_the_loss():
         optimizer.step()
         losses.append(loss.item())
     assert min(losses[-3:]) < 0.5 * losses[0], losses[::5]
+
+
+@pytest.mark.parametrize(
+    "name,stage,data",
+    [("rmfd_stage1", 1, SyntheticRainDataModule), ("rmfd", 2, SyntheticRainDataModule),
+     ("rmfd_rainsynall100", 1, RainSynAll100DataModule)],
+)
+def test_paper_configs_build_the_paper_model_and_schedule(name, stage, data):
+    cli = DerainCLI(
+        DerainModule, VideoDerainDataModule, subclass_mode_model=True, subclass_mode_data=True, run=False,
+        auto_configure_optimizers=False, args=["--config", str(CONFIGS / f"{name}.yaml"), "--trainer.logger=false"],
+    )
+    model = cli.model
+    assert isinstance(model, RMFD) and model.stage == stage and isinstance(cli.datamodule, data)
+    assert cli.datamodule.num_frames == 7 and cli.datamodule.crop_size == 128
+    assert sum(p.numel() for p in model.network.parameters()) > 20e6  # nf 32, 5 blocks: three full nets
+    optimizers = model.configure_optimizers()
+    if stage == 1:
+        optimizer, scheduler = optimizers["optimizer"], optimizers["lr_scheduler"]
+    else:
+        (optimizer, d_optimizer), (scheduler,) = optimizers
+        assert model.weights["adversarial"] == 0.001 and d_optimizer.param_groups[0]["lr"] == 1e-4
+        assert not any(p.requires_grad for p in model.network.haze_net.parameters())
+    assert optimizer.param_groups[0]["lr"] == 1e-4
+    for _ in range(20):
+        optimizer.step()
+        scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(5e-5)  # halved after 20 epochs

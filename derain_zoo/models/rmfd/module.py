@@ -67,8 +67,9 @@ class RMFD(DerainModule):
         super().__init__(**kwargs)
         if stage not in (1, 2):
             raise ValueError(f"stage must be 1 (physics inversion) or 2 (adversarial refinement), got {stage}")
-        # callables are not weights: keep them out of checkpoints so weights_only loading works
-        for name in ("d_optimizer", "d_lr_scheduler"):
+        # callables are not weights: keep them out of checkpoints so weights_only loading works; and
+        # a stage-2 checkpoint holds all weights, so reloading it must not need the stage-1 file
+        for name in ("d_optimizer", "d_lr_scheduler", "init_checkpoint"):
             self._hparams.pop(name, None)
             self._hparams_initial.pop(name, None)
         self.stage = stage
