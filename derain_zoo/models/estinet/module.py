@@ -1,0 +1,99 @@
+"""ESTINet's LightningModule: L_final = L_STI + alpha * L_EST (eqs. 14-16) and the two-stage schedule."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from derain_zoo.models.base import DerainModule, load_weights
+from derain_zoo.models.estinet.network import ESTINetNetwork
+
+
+class ESTINet(DerainModule):
+    """Enhanced Spatio-Temporal Interaction Network (Zhang et al.) for video rain removal.
+
+    Stage 1 (``use_estm=False``) trains SICM + STIM on L_STI alone; stage 2 (``use_estm=True``)
+    trains everything on L_STI + alpha * L_EST, usually from ``init_checkpoint`` = a stage-1
+    checkpoint. ``temporal="conv"`` is Table 3's single-frame "SICM + 2DCNN" baseline.
+    """
+
+    alias = "estinet"
+
+    def __init__(
+        self,
+        encoder_channels: Sequence[int] = (64, 64, 128, 256, 512),
+        blocks_per_stage: int = 2,
+        decoder_channels: int = 16,
+        fusion_channels: int = 16,
+        temporal: str = "stim",
+        cell_channels: int = 8,
+        output_gate_channels: int | None = None,
+        hidden_channels: int = 8,
+        direction_fusion_channels: int = 16,
+        conv_channels: int = 64,
+        use_estm: bool = True,
+        estm_window: int = 5,
+        estm_stride: int = 5,
+        estm_channels: int = 64,
+        estm_blocks: int = 9,
+        estm_growth: int = 32,
+        init_std: float | None = 0.01,
+        alpha: float = 1.0,
+        init_checkpoint: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.sizes: dict[str, Any] = dict(
+            encoder_channels=tuple(encoder_channels),
+            blocks_per_stage=blocks_per_stage,
+            decoder_channels=decoder_channels,
+            fusion_channels=fusion_channels,
+            temporal=temporal,
+            cell_channels=cell_channels,
+            output_gate_channels=output_gate_channels,
+            hidden_channels=hidden_channels,
+            direction_fusion_channels=direction_fusion_channels,
+            conv_channels=conv_channels,
+            estm_window=estm_window,
+            estm_stride=estm_stride,
+            estm_channels=estm_channels,
+            estm_blocks=estm_blocks,
+            estm_growth=estm_growth,
+            init_std=init_std,
+        )
+        self.network = ESTINetNetwork(**self.sizes, use_estm=use_estm)
+        self.alpha = alpha
+        if init_checkpoint:
+            self.load_stage1(init_checkpoint)
+
+    def load_stage1(self, path: str) -> None:
+        """Start stage 2 from a stage-1 checkpoint: every SICM and STIM weight must load, ESTM stays new."""
+        load_weights(self.network.sicm, path, prefix="network.sicm.", strict=True)
+        load_weights(self.network.temporal, path, prefix="network.temporal.", strict=True)
+
+    def forward(self, rain: Tensor) -> Tensor:
+        """B,T,C,H,W rainy -> B,T,C,H,W restored (refined with ESTM, coarse without)."""
+        return self.network(rain)
+
+    def losses(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        """L_STI on the coarse frames, L_EST on the refined ones, and their weighted sum."""
+        coarse, refined = self.network.stages(batch["rain"])
+        terms = {"sti": F.mse_loss(coarse, batch["clean"])}
+        total = terms["sti"]
+        if refined is not None:
+            terms["est"] = F.mse_loss(refined, batch["clean"])
+            total = total + self.alpha * terms["est"]
+        terms["loss"] = total
+        return terms
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor | None:
+        """One step on L_final; a non-finite term stops training (or skips the step)."""
+        terms = self.losses(batch)
+        for name, value in terms.items():
+            if not self.check_finite(value, name):
+                return None
+        self.log_losses(terms)
+        return terms["loss"]
