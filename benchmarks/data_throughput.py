@@ -4,7 +4,7 @@
 
 Measures, at num_frames=5, crop_size=128, batch_size=8: the synthetic module; the folder reader on
 NTURain-like 640x480 JPEG sequences without and with the decoded-frame cache; and the training
-steps/s of a 3-layer, 32-channel per-frame conv net (11 K parameters, smaller than any zoo model,
+steps/s of a 3-layer, 32-channel per-frame conv net (11 K parameters, smaller than every trainable zoo network,
 so it consumes clips faster than any of them and the ratio printed is a lower bound).
 """
 
