@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+from pathlib import Path
 
 import lightning as L
 import pytest
@@ -186,7 +187,7 @@ def test_single_optimizer_argument_is_rejected_for_the_gan():
         RainTRN(**TINY, optimizer=lambda params: torch.optim.SGD(params, lr=0.1))
 
 
-@pytest.mark.parametrize("reconstruction", ["l1", "ssim_mse"])
+@pytest.mark.parametrize("reconstruction", ["l1", pytest.param("ssim_mse", marks=pytest.mark.slow)])
 def test_overfitting_one_clip_halves_the_reconstruction_loss(reconstruction):
     torch.manual_seed(0)
     model = RainTRN(
@@ -203,3 +204,22 @@ def test_overfitting_one_clip_halves_the_reconstruction_loss(reconstruction):
     start = reconstruction_loss()
     fit(model, [clip] * 40)
     assert reconstruction_loss() < 0.5 * start
+
+
+def test_paper_config_builds_the_paper_size_generator_and_critic():
+    import yaml
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[2] / "configs" / "raintrn.yaml").read_text())
+    init_args = {k: v for k, v in config["model"]["init_args"].items() if not k.endswith("optimizer")}
+    model = RainTRN(**init_args)
+    convs = [m for m in model.discriminator.modules() if isinstance(m, torch.nn.Conv3d)]
+    assert [conv.out_channels for conv in convs] == [64, 128, 256, 256, 256, 256]
+    assert len(model.network.sttn) == 8
+    assert all(block.attention.query.out_channels == 256 for block in model.network.sttn)
+
+
+def test_scheduler_steps_both_optimisers_once_per_epoch():
+    torch.manual_seed(0)
+    model = RainTRN(**TINY, lr_scheduler=lambda optimizer: torch.optim.lr_scheduler.StepLR(optimizer, 1, gamma=0.5))
+    fit(model, [rain_clip(clips=1, frames=2)] * 2)
+    assert [opt.param_groups[0]["lr"] for opt in model.trainer.optimizers] == [5e-5, 5e-5]

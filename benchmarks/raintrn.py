@@ -1,0 +1,57 @@
+"""RainTRN cost at paper size: params, GFLOPs, latency per frame on a 1x5x3x256x256 clip, matmul ratio.
+
+    python benchmarks/raintrn.py [--frames 5] [--size 256] [--threads 2] [--repeats 5]
+
+Also prints, counted on the meta device (no compute), the per-component FLOP split and the FLOPs of
+the authors' layout (8 blocks of 256 channels at full resolution), which the issue caps ours at half of.
+``--size 576 --frames 1`` gives the peak memory of the largest tile whole-sequence inference feeds
+the network (512 + 2 x 32 overlap), which bounds memory at any frame size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from derain_zoo.benchmark import measure
+from derain_zoo.models.raintrn import RainTRNNet
+
+
+def meta_gflops(shape: tuple[int, ...], **net_args: Any) -> dict[str, float]:
+    """GFLOPs per output frame of a RainTRNNet, total and per top-level component, without computing."""
+    with torch.device("meta"):
+        network = RainTRNNet(**net_args).eval()
+        clip = torch.empty(*shape)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        network(clip)
+    frames = shape[0] * shape[1]
+    per_module = counter.get_flop_counts()
+    split = {name: sum(per_module.get(f"RainTRNNet.{name}", {}).values()) / frames / 1e9 for name, _ in network.named_children()}
+    return {"total": counter.get_total_flops() / frames / 1e9, **split}
+
+
+def main() -> None:
+    """Build the paper-size network in eval mode and print its figures as JSON."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--frames", type=int, default=5)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    shape = (1, args.frames, 3, args.size, args.size)
+    report: dict[str, Any] = {"model": "raintrn", "input": list(shape)}
+    report["gflops_per_frame_by_component"] = meta_gflops(shape)
+    report["authors_layout_gflops_per_frame"] = meta_gflops(shape, downsample=0)["total"]
+    report.update(measure(RainTRNNet().eval(), shape, threads=args.threads, repeats=args.repeats, warmup=args.warmup))
+    report["fraction_of_authors_flops"] = report["gflops_per_frame"] / report["authors_layout_gflops_per_frame"]
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
