@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -64,11 +65,20 @@ def single_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
+def photo_path(name: str) -> Path:
+    """Where a photograph lives inside the installed scikit-image (bundled, never downloaded)."""
+    return Path(str(resources.files("skimage"))) / "data" / name
+
+
 @lru_cache(maxsize=64)
 def load_photo(name: str, short_side: int) -> Tensor:
     """A bundled scikit-image photograph as 3,H,W float in [0, 1], resized to the given short side."""
-    path = resources.files("skimage") / "data" / name
-    image = video_io.read_image(str(path))
+    path = photo_path(name)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"scikit-image photograph {path} is missing; the synthetic data needs scikit-image>=0.22"
+        )
+    image = video_io.read_image(path)
     scale = short_side / min(image.shape[:2])
     size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
     image = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)

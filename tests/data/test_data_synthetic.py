@@ -9,7 +9,7 @@ import torch
 
 from derain_zoo.data import SyntheticRainDataModule, VideoDerainDataModule
 from derain_zoo.data.rain import compose
-from derain_zoo.data.synthetic import PHOTOS, SyntheticRainClips
+from derain_zoo.data.synthetic import PHOTOS, SyntheticRainClips, photo_path
 
 TINY = dict(
     num_frames=5,
@@ -96,6 +96,11 @@ def test_lightning_epoch_reaches_the_sampler() -> None:
     loader = dm.train_dataloader()
     loader.sampler.set_epoch(3)  # what Lightning's fit loop does at every epoch start
     assert {epoch for epoch, _ in loader.sampler} == {3}
+
+
+def test_every_photograph_is_bundled_with_scikit_image() -> None:
+    for name in sum(PHOTOS.values(), ()):
+        assert photo_path(name).is_file(), name
 
 
 def test_train_val_and_test_use_different_photographs() -> None:
