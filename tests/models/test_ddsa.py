@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -173,7 +174,7 @@ def test_schedule_is_constant_then_cosine_to_eta_min() -> None:
     assert rates[:5] == [1e-4] * 5
     assert rates[8] == pytest.approx(1e-6 + (1e-4 - 1e-6) / 2)
     assert rates[12] == pytest.approx(1e-6) and rates[13] == pytest.approx(1e-6)
-    assert all(a >= b for a, b in zip(rates, rates[1:]))
+    assert all(a >= b for a, b in itertools.pairwise(rates))
 
 
 def test_scheduler_steps_every_iteration() -> None:

@@ -27,7 +27,7 @@ def top_k_count(row_length: int, ratio: float) -> int:
     if not 0.0 < ratio <= 1.0:
         raise ValueError(f"topk_ratio must be in (0, 1], got {ratio}")
     # the epsilon keeps e.g. 0.7 * 10 = 6.999... from flooring to 6
-    return max(1, min(row_length, int(math.floor(ratio * row_length + 1e-6))))
+    return max(1, min(row_length, math.floor(ratio * row_length + 1e-6)))
 
 
 def top_k_mask(scores: Tensor, k: int) -> Tensor:
