@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Optional
 
+import lightning
+import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
+import derain_zoo
 from derain_zoo.registry import UnknownNameError, class_path, data_registry, model_registry, resolve
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
@@ -17,14 +25,6 @@ TOOLS = ("benchmark", "synthesize")
 
 def run_info() -> dict[str, Any]:
     """Package version and git commit of the code that produced a run, for reproducibility."""
-    import subprocess
-    from pathlib import Path
-
-    import lightning
-    import torch
-
-    import derain_zoo
-
     info: dict[str, Any] = {
         "derain_zoo": derain_zoo.__version__,
         "torch": torch.__version__,
@@ -45,9 +45,6 @@ class RunRecord(SaveConfigCallback):
     """Saves the resolved config and, beside it, run_info.json (version, git commit)."""
 
     def save_config(self, trainer: Any, pl_module: Any, stage: str) -> None:
-        import json
-        from pathlib import Path
-
         super().save_config(trainer, pl_module, stage)
         log_dir = trainer.log_dir
         if log_dir is not None and trainer.is_global_zero:
@@ -55,11 +52,51 @@ class RunRecord(SaveConfigCallback):
             (Path(log_dir) / "run_info.json").write_text(json.dumps(run_info(), indent=2))
 
 
+class UserError(Exception):
+    """A mistake in what the user passed; reported as one line, never as a traceback."""
+
+
+class OneLineErrorParser(LightningArgumentParser):
+    """Argument errors (misspelt keys, bad values) end with one line that says what to fix."""
+
+    def error(self, message: str, ex: Exception | None = None) -> None:  # type: ignore[override]
+        text = " ".join(line.strip() for line in str(message).splitlines() if line.strip())
+        raise SystemExit(f"derain-zoo: error: {text} (see '{self.prog} --help')")
+
+
+def _alias_of(class_path_: str | None) -> str | None:
+    """The zoo alias of a model class path (None when it is not a registered model)."""
+    for alias, cls in model_registry().items():
+        if class_path_ in (class_path(cls), f"{cls.__module__}.{cls.__name__}"):
+            return alias
+    return None
+
+
+def check_checkpoint(path: str | None, expected: str | None) -> None:
+    """Refuse a missing checkpoint or one saved by another model, before Lightning loads it."""
+    if path is None or path in ("last", "best", "hpc", "registry"):
+        return
+    if not Path(path).is_file():
+        raise UserError(f"checkpoint not found: {path} (pass --ckpt_path=<run folder>/checkpoints/last.ckpt)")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any unreadable file is the same user problem
+        raise UserError(f"{path} is not a readable derain-zoo checkpoint ({type(error).__name__})") from None
+    saved_by = checkpoint.get("derain_zoo_model") if isinstance(checkpoint, dict) else None
+    if saved_by is None:
+        raise UserError(f"{path} is not a derain-zoo checkpoint (no model stamp); train one with 'derain-zoo fit'")
+    if expected is not None and saved_by != expected:
+        raise UserError(f"checkpoint {path} was saved by model '{saved_by}', not '{expected}'; pass --model={saved_by}")
+
+
 class DerainCLI(LightningCLI):
     """LightningCLI with the zoo's defaults: synthetic data, a PSNR-Y checkpoint, no fit of baselines."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        if "weights_only" in {action.dest for action in parser._actions}:
+            # checkpoints are data: never execute pickled code from one
+            parser.set_defaults({"weights_only": True})
         parser.set_defaults(
             {
                 "data": {"class_path": _default_data()},
@@ -100,6 +137,16 @@ class DerainCLI(LightningCLI):
                 kwargs["return_predictions"] = False
         self.predictions = self.trainer.predict(**kwargs)
         return self.predictions
+
+    def _parse_ckpt_path(self) -> None:
+        """Check the checkpoint against the requested model before Lightning adopts its hyper-parameters."""
+        subcommand = self.config.get("subcommand")
+        if subcommand:
+            config = self.config[subcommand]
+            model = config.get("model")
+            requested = model.get("class_path") if model is not None and hasattr(model, "get") else None
+            check_checkpoint(config.get("ckpt_path"), _alias_of(requested))
+        super()._parse_ckpt_path()
 
     def before_fit(self) -> None:
         if not getattr(self.model, "trainable", True):
@@ -156,8 +203,19 @@ def usage() -> str:
 
 
 def main(args: Sequence[str] | None = None) -> None:
-    """Entry point of the console script (returns nothing, so the exit code stays 0)."""
-    run(args)
+    """Entry point of the console script: user mistakes end in one line and a non-zero exit."""
+    from derain_zoo.data.datasets import DatasetNotFoundError
+    from derain_zoo.models.base import NonFiniteLossError
+
+    user_errors = (UserError, DatasetNotFoundError, NonFiniteLossError, FileNotFoundError, FileExistsError,
+                   NotADirectoryError, IsADirectoryError, ValueError)
+    try:
+        run(args)
+    except user_errors as error:
+        if os.environ.get("DERAIN_ZOO_DEBUG"):
+            raise
+        text = " ".join(str(error).split())
+        raise SystemExit(f"derain-zoo: error: {text}") from None
 
 
 def run(args: Sequence[str] | None = None) -> DerainCLI | None:
@@ -173,8 +231,11 @@ def run(args: Sequence[str] | None = None) -> DerainCLI | None:
         argv = _rewrite_names(argv)
     except UnknownNameError as error:
         raise SystemExit(f"derain-zoo: error: {error}") from None
-    from derain_zoo.models import DerainModule
     from derain_zoo.data import VideoDerainDataModule
+    from derain_zoo.models import DerainModule
+
+    # the console script passes its own (rewritten) argv, which LightningCLI would warn about
+    warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
 
     return DerainCLI(
         DerainModule,
@@ -185,6 +246,7 @@ def run(args: Sequence[str] | None = None) -> DerainCLI | None:
         save_config_callback=RunRecord,
         save_config_kwargs={"overwrite": True},
         seed_everything_default=0,
+        parser_class=OneLineErrorParser,
         parser_kwargs={command: {"default_config_files": []} for command in LIGHTNING_COMMANDS},
         args=argv,
     )

@@ -95,12 +95,18 @@ class DerainModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Stamp the model's alias (for clear errors on load) and refuse to save non-finite weights."""
         checkpoint["derain_zoo_model"] = self.alias or type(self).__name__
+        checkpoint["derain_zoo_rng"] = torch.get_rng_state()
         bad = [name for name, tensor in checkpoint["state_dict"].items() if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
         if bad:
             raise NonFiniteLossError(
                 f"model '{self.alias}' has non-finite weights at step {self.global_step} ({', '.join(bad[:3])}"
                 f"{', ...' if len(bad) > 3 else ''}); checkpoint not written"
             )
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Restore the torch RNG so a resumed run draws the same random numbers as an unbroken one."""
+        if "derain_zoo_rng" in checkpoint:
+            torch.set_rng_state(checkpoint["derain_zoo_rng"])
 
     # ------------------------------------------------------------------ shared eval steps
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Tensor]:
