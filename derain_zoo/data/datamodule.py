@@ -53,7 +53,24 @@ class EpochSampler(Sampler):
 
 
 class VideoDerainDataModule(LightningDataModule, ABC):
-    """Common arguments, splits and loaders; a subclass says how to build each split's dataset."""
+    """Common arguments, splits and loaders; a subclass says how to build each split's dataset.
+
+    Args:
+        root: dataset folder, in the layout of the chosen data module.
+        num_frames: frames per training / validation clip.
+        crop_size: side of the square training crop (centre crop for validation); None = whole frames.
+        batch_size: clips per training / validation batch (test and predict use whole sequences, batch 1).
+        num_workers: DataLoader worker processes (persistent, so a frame cache survives epochs).
+        hflip: random horizontal flip of whole clips.
+        vflip: random vertical flip of whole clips.
+        reverse: random temporal reversal of whole clips.
+        frame_stride: take every n-th frame of the sequence inside a clip.
+        cache: keep decoded frames in memory (per worker).
+        val_fraction: share of the training scenes held out for validation where the dataset has
+            no published validation split.
+        seed: seed of the hold-out, the augmentation and the synthetic clips.
+        input: a rainy video file, frame folder or folder of videos; when set, predict reads it.
+    """
 
     alias: ClassVar[str] = ""
 
@@ -162,9 +179,15 @@ def _check_positive(**values: int) -> None:
 class SyntheticRainDataModule(VideoDerainDataModule):
     """The default: rain rendered on moving scenes made from scikit-image's bundled photographs.
 
-    ``rain``: light, heavy, accumulation, occlusion (J4R hybrid) or mixed (drawn per clip).
-    ``frame_size`` is the rendered scene; training clips are ``crop_size`` windows of it.
-    Test sequences are whole ``frame_size`` frames, ``test_frames`` long, from unseen photographs.
+    Args:
+        rain: light, heavy, accumulation (streaks + haze + occlusion), occlusion (J4R hybrid) or
+            mixed (one of them drawn per clip).
+        frame_size: side of the rendered scene; training and validation clips are crop_size windows.
+        train_clips: clips per training epoch (fresh every epoch).
+        val_clips: validation clips (the same every run for one seed).
+        test_sequences: whole test sequences, from photographs never used in training.
+        test_frames: frames per test sequence.
+        **kwargs: the common arguments of VideoDerainDataModule.
     """
 
     alias: ClassVar[str] = "synthetic"
