@@ -374,7 +374,9 @@ class ImageDataModule(SequenceDataModule):
 
     def __init__(self, num_frames: int = 1, **kwargs: Any) -> None:
         if num_frames != 1:
-            raise ValueError(f"image datasets hold single frames: num_frames must be 1, got {num_frames}")
+            raise ValueError(
+                f"image datasets hold single frames: num_frames must be 1, got {num_frames} (pass --data.num_frames=1)"
+            )
         super().__init__(num_frames=num_frames, **kwargs)
 
     def sequences(self, split: str) -> list[ds.Sequence]:
