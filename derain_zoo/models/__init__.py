@@ -5,8 +5,9 @@ from derain_zoo.models.baselines import Identity, TemporalMedian
 
 # one line per network (added by each model's folder as it lands)
 from derain_zoo.models.ddsa import DDSA
+from derain_zoo.models.estinet import ESTINet
 from derain_zoo.models.j4rnet import J4RNet
 from derain_zoo.models.raintrn import RainTRN
 from derain_zoo.models.rmfd import RMFD
 
-__all__ = ["DDSA", "DerainModule", "Identity", "J4RNet", "RainTRN", "RMFD", "TemporalMedian"]
+__all__ = ["DDSA", "DerainModule", "ESTINet", "Identity", "J4RNet", "RainTRN", "RMFD", "TemporalMedian"]

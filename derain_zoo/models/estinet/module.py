@@ -46,6 +46,9 @@ class ESTINet(DerainModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        # a stage-2 checkpoint holds every weight: reloading it must not need the stage-1 file
+        self._hparams.pop("init_checkpoint", None)
+        self._hparams_initial.pop("init_checkpoint", None)
         self.sizes: dict[str, Any] = dict(
             encoder_channels=tuple(encoder_channels),
             blocks_per_stage=blocks_per_stage,
