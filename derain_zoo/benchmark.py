@@ -146,7 +146,7 @@ def config_init_args(folder: Path, alias: str) -> dict[str, Any]:
 
     path = folder / f"{alias}.yaml"
     if not path.is_file():
-        raise SystemExit(f"derain-zoo: error: no config {path} for model '{alias}'")
+        return {}  # a model without a config (the baselines) is built with its defaults
     model = (yaml.safe_load(path.read_text()) or {}).get("model") or {}
     # optimisers are class_path dicts for LightningCLI, not callables, and play no part in a forward
     return {k: v for k, v in (model.get("init_args") or {}).items() if k not in ("optimizer", "lr_scheduler")}
