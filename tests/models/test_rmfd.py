@@ -84,9 +84,9 @@ def test_refinement_uses_the_previous_outputs():
     net = RMFDNet(nf=4, blocks=1)
     window, inversion = torch.rand(1, 5, 3, 16, 16), torch.rand(1, 3, 16, 16)
     previous = (torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16))
-    base, _ = net.refine(previous, inversion, window, None)
+    base, _ = net.refine(previous, inversion, window, [None])
     for changed in ((previous[0] + 0.5, previous[1]), (previous[0], previous[1] + 0.5)):
-        out, _ = net.refine(changed, inversion, window, None)
+        out, _ = net.refine(changed, inversion, window, [None])
         assert (out - base).abs().max() > 1e-4
 
 

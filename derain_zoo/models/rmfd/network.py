@@ -28,8 +28,8 @@ SLOPE = 0.2  # LeakyReLU slope of the authors' code
 
 
 def lrelu(x: Tensor) -> Tensor:
-    """The one activation of the generator."""
-    return F.leaky_relu(x, SLOPE)
+    """The one activation of the generator, in place: it is only applied to fresh conv outputs."""
+    return F.leaky_relu(x, SLOPE, inplace=True)
 
 
 class ResidualBlock(nn.Module):
@@ -42,7 +42,7 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """B,C,H,W -> B,C,H,W."""
-        return x + self.conv2(lrelu(self.conv1(x)))
+        return self.conv2(lrelu(self.conv1(x))).add_(x)  # in place: saves one full-size buffer
 
 
 class TemporalConv(nn.Module):
@@ -232,10 +232,14 @@ class RMFDNet(nn.Module):
         """B,T,3,H,W rainy clip -> B,T,3,H,W refined background, every frame."""
         return self.decompose(rain).background
 
+    def nets(self) -> tuple[MultiFrameNet, MultiFrameNet, MultiFrameNet]:
+        """The H, (T, A) and refinement nets, in the order they run."""
+        return self.haze_net, self.physics_net, self.refine_net
+
     def refine(
-        self, previous: tuple[Tensor, Tensor], inversion: Tensor, window: Tensor, state: LSTMState | None
-    ) -> tuple[Tensor, LSTMState]:
-        """One refinement step from the two previous outputs (t-2, t-1), B1(t) and the rainy window t-2..t+2.
+        self, previous: tuple[Tensor, Tensor], inversion: Tensor, window: Tensor, states: Sequence[LSTMState | None]
+    ) -> tuple[Tensor, list[LSTMState]]:
+        """One refinement step from the previous outputs (t-2, t-1), B1(t), the rainy window t-2..t+2 and one state per head.
 
         Branch 1 sees [B(t-2), B(t-1), O(t), O(t+1), O(t+2)], branch 2 the same with B1(t) in place of
         O(t), as in the authors' code.
@@ -243,20 +247,20 @@ class RMFDNet(nn.Module):
         past = torch.stack(previous, dim=1)
         with_rain = torch.cat((past, window[:, 2:]), dim=1)
         with_inversion = torch.cat((past, inversion[:, None], window[:, 3:]), dim=1)
-        (out,), (state,) = self.refine_net([with_rain, with_inversion], [state])
-        return out, state
+        outs, states = self.refine_net([with_rain, with_inversion], states)
+        return outs[0], states
 
     def decompose(self, rain: Tensor) -> RMFDOutput:
         """Run all three nets over the clip (recurrent in time) and return every estimated layer."""
         height, width = rain.shape[-2:]
         rain = pad_to_multiple(rain, self.spatial_multiple)
         windows = rain[:, window_indices(rain.shape[1], WINDOW, rain.device)]  # B,T,5,C,H,W
-        haze_state = trans_state = atmo_state = refine_state = None
+        haze_states, physics_states, refine_states = ([None] * len(net.heads) for net in self.nets())
         layers: dict[str, list[Tensor]] = {name: [] for name in ("background", "inversion", "haze", "transmission", "atmosphere")}
         for t in range(rain.shape[1]):
             window = windows[:, t]
-            (haze,), (haze_state,) = self.haze_net([window, window], [haze_state])
-            (trans, atmo), (trans_state, atmo_state) = self.physics_net([window, window], [trans_state, atmo_state])
+            (haze, *_), haze_states = self.haze_net([window, window], haze_states)
+            (trans, atmo), physics_states = self.physics_net([window, window], physics_states)
             inversion = invert_rain_model(haze, trans, atmo, self.transmission_floor)
             # the refinement learns from fixed stage-1 estimates and its own past outputs (authors' detach)
             fixed = inversion.detach()
@@ -265,7 +269,7 @@ class RMFDNet(nn.Module):
                 outputs[-2].detach() if len(outputs) >= 2 else fixed,
                 outputs[-1].detach() if len(outputs) >= 1 else fixed,
             )
-            background, refine_state = self.refine(previous, fixed, window, refine_state)
+            background, refine_states = self.refine(previous, fixed, window, refine_states)
             for name, value in zip(layers, (background, inversion, haze, trans, atmo), strict=True):
                 layers[name].append(value)
         return RMFDOutput(**{name: torch.stack(values, 1)[..., :height, :width] for name, values in layers.items()})
