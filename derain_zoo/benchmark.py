@@ -15,6 +15,7 @@ import multiprocessing
 import platform
 import resource
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -221,6 +222,8 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         init_args = config_init_args(args.configs, alias) if args.configs else {}
         # with --all, --init-args is keyed by alias; with --model it is the model's own arguments
         init_args.update(explicit.get(alias, {}) if args.all else explicit)
+        # a paper-size --all run takes minutes per model: say what is being measured
+        print(f"benchmarking {alias} ...", file=sys.stderr, flush=True)
         rows.append(bench(alias, init_args, args))
     print(protocol(args))
     print(format_rows(rows))

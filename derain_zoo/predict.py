@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -41,10 +42,10 @@ def side_by_side(rain: Iterable[np.ndarray], restored: Iterable[np.ndarray]) -> 
 
 
 def partial_path(target: Path) -> Path:
-    """Hidden sibling of ``target`` that keeps its suffix (OpenCV picks the codec from it)."""
+    """Hidden sibling of ``target``, unique per process, that keeps its suffix (OpenCV picks the codec from it)."""
     if video_io.is_video(target):
-        return target.with_name(f".{target.stem}.partial{target.suffix}")
-    return target.with_name(f".{target.name}.partial")
+        return target.with_name(f".{target.stem}.partial-{os.getpid()}{target.suffix}")
+    return target.with_name(f".{target.name}.partial-{os.getpid()}")
 
 
 def check_target(target: str | Path, overwrite: bool) -> Path:
@@ -105,11 +106,13 @@ class PredictionWriter(BasePredictionWriter):
         self.progress = progress
         self.written: list[Path] = []
         self._sequences = 1
+        self._started = 0.0
 
     def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Refuse an existing output before any frame is restored, not after."""
         self._sequences = int(sum(trainer.num_predict_batches))
         self.written = []
+        self._started = time.time()
         if self._sequences == 1:
             check_target(self.output, self.overwrite)
 
@@ -132,13 +135,15 @@ class PredictionWriter(BasePredictionWriter):
         dataloader_idx: int = 0,
     ) -> None:
         """Encode one restored sequence (B = 1) while showing per-frame progress."""
-        if not trainer.is_global_zero and trainer.world_size > 1:
-            return
+        if self._sequences == 1 and not trainer.is_global_zero:
+            return  # every rank got the one sequence (the sampler pads); rank 0 writes it
         for b, name in enumerate(batch["name"]):
             frames = to_uint8_frames(prediction[b])
             if self.side_by_side:
                 frames = side_by_side(to_uint8_frames(batch["rain"][b]), frames)
             fps = float(self.fps or batch.get("fps") or video_io.DEFAULT_FPS)
             target = self.target(str(name))
+            if trainer.world_size > 1 and target.exists() and target.stat().st_mtime >= self._started:
+                continue  # a padding duplicate another rank has already written in this run
             bar = tqdm(frames, total=prediction.shape[1], desc=f"writing {target.name}", unit="frame", disable=not self.progress)
             self.written.append(write_sequence(target, bar, fps, self.overwrite))
