@@ -126,6 +126,7 @@ def protocol(args: argparse.Namespace) -> str:
     return (
         f"input 1x{args.frames}x3x{args.size}x{args.size}, threads {args.threads}, device {args.device}, "
         f"dtype {args.dtype}, eval mode, median of {args.repeats} runs after {args.warmup} warm-up, "
+        f"peak memory = {'max allocated' if args.device.startswith('cuda') else 'process max RSS'}, "
         f"torch {torch.__version__}, {platform.processor() or platform.machine()}"
     )
 
