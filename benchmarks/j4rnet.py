@@ -24,16 +24,10 @@ def component_gflops(network: J4RNetwork, clip: torch.Tensor) -> dict[str, float
     frames = clip.shape[0] * clip.shape[1]
     per_module = counter.get_flop_counts()
     # sum leaf modules: D-Net and the GRU are called through project/step, not their own forward
-    leaves = [
-        name
-        for name, module in network.named_modules()
-        if name and not list(module.children())
-    ]
+    leaves = [name for name, module in network.named_modules() if name and not list(module.children())]
     return {
         child: sum(
-            sum(per_module.get(f"J4RNetwork.{leaf}", {}).values())
-            for leaf in leaves
-            if leaf.startswith(f"{child}.")
+            sum(per_module.get(f"J4RNetwork.{leaf}", {}).values()) for leaf in leaves if leaf.startswith(f"{child}.")
         )
         / frames
         / 1e9
@@ -53,12 +47,8 @@ def main() -> None:
     torch.manual_seed(0)
     network = J4RNetwork(recurrent=args.phase == 2).eval()
     shape = (1, args.frames, 3, args.size, args.size)
-    figures = measure(
-        network, shape, threads=args.threads, repeats=args.repeats, warmup=1
-    )
-    figures["gflops_per_frame_by_component"] = component_gflops(
-        network, torch.rand(*shape)
-    )
+    figures = measure(network, shape, threads=args.threads, repeats=args.repeats, warmup=1)
+    figures["gflops_per_frame_by_component"] = component_gflops(network, torch.rand(*shape))
     print(
         json.dumps(
             {"model": "j4rnet", "phase": args.phase, "input": list(shape), **figures},

@@ -42,9 +42,7 @@ def hybrid_batch(
         size=(size, size),
         mode="bilinear",
     )
-    background = (
-        0.7 * background + 0.3 * torch.rand(clips, 3, size, size, generator=generator)
-    ).clamp(0, 1)
+    background = (0.7 * background + 0.3 * torch.rand(clips, 3, size, size, generator=generator)).clamp(0, 1)
     background = background[:, None].expand(clips, frames, 3, size, size)
     blobs = F.interpolate(
         torch.rand(clips * frames, 1, 5, 5, generator=generator),
@@ -52,16 +50,10 @@ def hybrid_batch(
         mode="bilinear",
     )
     occlusion = (blobs > 0.7).float().view(clips, frames, 1, size, size)
-    streak = 0.3 * (torch.rand(shape, generator=generator) < 0.05).float().view(
-        clips, frames, 1, size, size
-    )
+    streak = 0.3 * (torch.rand(shape, generator=generator) < 0.05).float().view(clips, frames, 1, size, size)
     streak = ((background + streak).clamp(0, 1) - background).contiguous()
-    atmosphere = (
-        0.8 + 0.2 * torch.rand(clips, 1, 3, 1, 1, generator=generator)
-    ).expand(clips, frames, 3, size, size)
-    rain = compose(
-        background, streak, occlusion, torch.ones_like(occlusion), atmosphere
-    ).clamp(0, 1)
+    atmosphere = (0.8 + 0.2 * torch.rand(clips, 1, 3, 1, 1, generator=generator)).expand(clips, frames, 3, size, size)
+    rain = compose(background, streak, occlusion, torch.ones_like(occlusion), atmosphere).clamp(0, 1)
     return {
         "rain": rain,
         "clean": background.contiguous(),
@@ -70,9 +62,7 @@ def hybrid_batch(
     }
 
 
-def train(
-    model: J4RNet, batches: list[dict[str, torch.Tensor]], steps: int, lr: float
-) -> list[float]:
+def train(model: J4RNet, batches: list[dict[str, torch.Tensor]], steps: int, lr: float) -> list[float]:
     """Plain Adam loop over the module's own training_step (no Trainer: fast and deterministic)."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     losses = []
@@ -89,9 +79,7 @@ def train(
 
 @pytest.mark.parametrize("recurrent", [True, False])
 @pytest.mark.parametrize("frames,size", [(1, (16, 16)), (2, (17, 23)), (5, (19, 16))])
-def test_every_frame_is_restored_for_any_clip_length_and_odd_size(
-    recurrent, frames, size
-):
+def test_every_frame_is_restored_for_any_clip_length_and_odd_size(recurrent, frames, size):
     torch.manual_seed(0)
     network = J4RNetwork(**TINY, recurrent=recurrent)
     rain = torch.rand(2, frames, 3, *size)
@@ -118,15 +106,11 @@ def test_recurrent_output_is_causal():
     assert not torch.allclose(a[:, 3], b[:, 3])
 
 
-def _cell_with_gate_bias(
-    update_bias: float, read_bias: float
-) -> DetectionGuidedGRUCell:
+def _cell_with_gate_bias(update_bias: float, read_bias: float) -> DetectionGuidedGRUCell:
     """A cell whose gates are constants, so the GRU update can be checked against the equations."""
     cell = DetectionGuidedGRUCell(4, 4, 4)
     with torch.no_grad():
-        cell.input_weights.weight[
-            :8
-        ].zero_()  # W_z, W_r; W_h (channels 8..12) stays random
+        cell.input_weights.weight[:8].zero_()  # W_z, W_r; W_h (channels 8..12) stays random
         cell.memory_weights.weight.zero_()
         cell.guide_weights.weight.zero_()
         cell.input_weights.bias[:4] = update_bias
@@ -164,21 +148,13 @@ def test_gru_matches_the_slide_equations_for_random_weights():
         cell.candidate_weights.weight,
     )
 
-    def conv(
-        x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def conv(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
         return F.conv2d(x, kernel, bias, padding=1)
 
-    z = torch.sigmoid(
-        conv(frame, w[:4], b[:4]) + conv(memory, u[:4]) + conv(guide, v[:4])
-    )
-    r = torch.relu(
-        conv(frame, w[4:8], b[4:8]) + conv(memory, u[4:]) + conv(guide, v[4:])
-    )
+    z = torch.sigmoid(conv(frame, w[:4], b[:4]) + conv(memory, u[:4]) + conv(guide, v[:4]))
+    r = torch.relu(conv(frame, w[4:8], b[4:8]) + conv(memory, u[4:]) + conv(guide, v[4:]))
     candidate = torch.tanh(conv(frame, w[8:], b[8:]) + conv(r * memory, u_h))
-    assert torch.allclose(
-        cell(frame, memory, guide), (1 - z) * memory + z * candidate, atol=1e-5
-    )
+    assert torch.allclose(cell(frame, memory, guide), (1 - z) * memory + z * candidate, atol=1e-5)
 
 
 def test_read_gate_is_relu_and_update_gate_sees_detection_features():
@@ -196,9 +172,7 @@ def test_read_gate_is_relu_and_update_gate_sees_detection_features():
         cell.gate_values(cell.project(frame), memory, guide)[1],
         torch.full_like(read, 5.0),
     )  # unbounded
-    assert not torch.allclose(
-        cell.gate_values(projected, memory, torch.zeros_like(guide))[0], update
-    )
+    assert not torch.allclose(cell.gate_values(projected, memory, torch.zeros_like(guide))[0], update)
 
 
 def test_detection_beats_chance_on_held_out_hybrid_rain_after_short_training():
@@ -212,12 +186,8 @@ def test_detection_beats_chance_on_held_out_hybrid_rain_after_short_training():
         logits = model.network.forward_all(held_out["rain"]).alpha_logits
     predicted = logits.argmax(2) == 1
     occluded = held_out["occlusion"][:, :, 0] > 0.5
-    balanced_accuracy = 0.5 * (
-        predicted[occluded].float().mean() + (~predicted[~occluded]).float().mean()
-    )
-    assert balanced_accuracy > 0.75, (
-        f"balanced accuracy {balanced_accuracy:.3f} (chance is 0.5)"
-    )
+    balanced_accuracy = 0.5 * (predicted[occluded].float().mean() + (~predicted[~occluded]).float().mean())
+    assert balanced_accuracy > 0.75, f"balanced accuracy {balanced_accuracy:.3f} (chance is 0.5)"
 
 
 def test_loss_skips_layers_the_batch_does_not_carry():
@@ -265,9 +235,7 @@ def test_phase2_starts_from_a_phase1_checkpoint_and_reproduces_its_output(
     for name, value in phase1.network.state_dict().items():
         assert torch.equal(phase2.network.state_dict()[name], value), name
     rain = torch.rand(1, 3, 3, 16, 16)
-    with (
-        torch.no_grad()
-    ):  # JRC-Net's detail starts at zero: phase 2 begins where phase 1 ended
+    with torch.no_grad():  # JRC-Net's detail starts at zero: phase 2 begins where phase 1 ended
         assert torch.allclose(phase2(rain), phase1(rain), atol=1e-6)
     with pytest.raises(RuntimeError, match="size mismatch"):
         J4RNet(**{**TINY, "channels": 12}, init_checkpoint=str(checkpoint))
@@ -278,9 +246,7 @@ def test_overfitting_one_clip_halves_the_loss():
     model = J4RNet(**TINY)
     batch = hybrid_batch(torch.Generator().manual_seed(3), clips=1, frames=3, size=16)
     losses = train(model, [batch], steps=30, lr=2e-3)
-    assert min(losses[-5:]) <= 0.5 * losses[0], (
-        f"loss {losses[0]:.4f} -> {losses[-1]:.4f}"
-    )
+    assert min(losses[-5:]) <= 0.5 * losses[0], f"loss {losses[0]:.4f} -> {losses[-1]:.4f}"
 
 
 def _fit(config: str, root: Path, *extra: str) -> None:
@@ -333,8 +299,6 @@ def test_paper_configs_train_phase1_then_phase2_from_its_checkpoint(tmp_path: Pa
             f"--model.init_args.init_checkpoint={checkpoint}",
             "--model.init_args.reconstruction_blocks=1",
         )
-    phase2 = torch.load(
-        tmp_path / "phase2" / "checkpoints" / "last.ckpt", weights_only=True
-    )
+    phase2 = torch.load(tmp_path / "phase2" / "checkpoints" / "last.ckpt", weights_only=True)
     assert phase2["hyper_parameters"]["phase"] == 2
     assert any(key.startswith("network.memory.") for key in phase2["state_dict"])

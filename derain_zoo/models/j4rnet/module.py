@@ -65,9 +65,7 @@ class J4RNet(DerainModule):
     ) -> None:
         super().__init__(**kwargs)
         if phase not in (1, 2):
-            raise ValueError(
-                f"phase must be 1 (single-frame removal) or 2 (joint recurrent), got {phase}"
-            )
+            raise ValueError(f"phase must be 1 (single-frame removal) or 2 (joint recurrent), got {phase}")
         self.phase = phase
         self.sizes = {
             "channels": channels,
@@ -84,9 +82,7 @@ class J4RNet(DerainModule):
             "removal": removal_weight,
         }
         self.occlusion_threshold = occlusion_threshold
-        self.register_buffer(
-            "highpass_kernel", gaussian_kernel(highpass_sigma), persistent=False
-        )
+        self.register_buffer("highpass_kernel", gaussian_kernel(highpass_sigma), persistent=False)
         self._warned_skips: set[str] = set()
         if init_checkpoint:
             self.load_phase1(init_checkpoint)
@@ -96,18 +92,14 @@ class J4RNet(DerainModule):
         single_frame = J4RNetwork(**self.sizes, recurrent=False)
         load_weights(single_frame, path, prefix="network.", strict=True)
         result = self.network.load_state_dict(single_frame.state_dict(), strict=False)
-        if (
-            result.unexpected_keys
-        ):  # only possible when loading into a phase-1 module of other sizes
+        if result.unexpected_keys:  # only possible when loading into a phase-1 module of other sizes
             raise RuntimeError(f"phase-1 weights not used: {result.unexpected_keys}")
 
     def forward(self, rain: Tensor) -> Tensor:
         """B,T,C,H,W -> B,T,C,H,W; phase 1 restores each frame alone."""
         return self.network(rain)
 
-    def compute_losses(
-        self, output: J4RNetOutput, batch: dict[str, Any]
-    ) -> dict[str, Tensor]:
+    def compute_losses(self, output: J4RNetOutput, batch: dict[str, Any]) -> dict[str, Tensor]:
         """Every loss term the batch supports, unweighted; ``loss`` is the weighted total."""
         clean = batch["clean"]
         terms = {
@@ -124,15 +116,11 @@ class J4RNet(DerainModule):
         if output.alpha_logits is not None:
             if "occlusion" in batch:
                 target = (batch["occlusion"][:, :, 0] > self.occlusion_threshold).long()
-                terms["detect"] = F.cross_entropy(
-                    output.alpha_logits.flatten(0, 1), target.flatten(0, 1)
-                )
+                terms["detect"] = F.cross_entropy(output.alpha_logits.flatten(0, 1), target.flatten(0, 1))
             else:
                 self._warn_skip("detect", "occlusion")
         terms["loss"] = terms["joint"] + sum(
-            self.loss_weights[name] * value
-            for name, value in terms.items()
-            if name in self.loss_weights
+            self.loss_weights[name] * value for name, value in terms.items() if name in self.loss_weights
         )
         return terms
 

@@ -34,9 +34,7 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """B,C,H,W -> B,C,H,W."""
-        return self.conv2(self.relu(self.conv1(x))).add_(
-            x
-        )  # in place: saves a full-size allocation
+        return self.conv2(self.relu(self.conv1(x))).add_(x)  # in place: saves a full-size allocation
 
 
 def residual_stack(channels: int, blocks: int) -> nn.Sequential:
@@ -57,16 +55,10 @@ class DetectionNet(nn.Module):
         if layers < 1:
             raise ValueError(f"D-Net needs at least one hidden layer, got {layers}")
         self.from_frame = conv3x3(channels, channels)
-        self.from_memory = nn.Conv2d(
-            hidden_channels, channels, 3, padding=1, bias=False
-        )
+        self.from_memory = nn.Conv2d(hidden_channels, channels, 3, padding=1, bias=False)
         self.relu = nn.ReLU(inplace=True)
         self.features = nn.Sequential(
-            *(
-                m
-                for _ in range(layers - 1)
-                for m in (conv3x3(channels, channels), nn.ReLU(inplace=True))
-            )
+            *(m for _ in range(layers - 1) for m in (conv3x3(channels, channels), nn.ReLU(inplace=True)))
         )
         self.classifier = nn.Conv2d(channels, 2, 1)
 
@@ -129,27 +121,17 @@ class DetectionGuidedGRUCell(nn.Module):
         """W_z F, W_r F, W_h F stacked on channels; independent of the memory, so batched over frames."""
         return self.input_weights(frame_features)
 
-    def gate_values(
-        self, projected: Tensor, memory: Tensor, guide: Tensor
-    ) -> tuple[Tensor, Tensor]:
+    def gate_values(self, projected: Tensor, memory: Tensor, guide: Tensor) -> tuple[Tensor, Tensor]:
         """Update gate z (sigmoid) and read gate r (ReLU, unbounded above as on the slides)."""
         gates = (
-            self.memory_weights(memory)
-            .add_(self.guide_weights(guide))
-            .add_(projected[:, : 2 * self.hidden_channels])
+            self.memory_weights(memory).add_(self.guide_weights(guide)).add_(projected[:, : 2 * self.hidden_channels])
         )
         z, r = gates.chunk(2, dim=1)
         return torch.sigmoid(z), torch.relu(r)
 
-    def combine(
-        self, projected: Tensor, memory: Tensor, update: Tensor, read: Tensor
-    ) -> Tensor:
+    def combine(self, projected: Tensor, memory: Tensor, update: Tensor, read: Tensor) -> Tensor:
         """H_t from given gates: (1 - z) H_{t-1} + z tanh(W_h F + U_h (r * H_{t-1}))."""
-        candidate = torch.tanh(
-            self.candidate_weights(read * memory).add_(
-                projected[:, 2 * self.hidden_channels :]
-            )
-        )
+        candidate = torch.tanh(self.candidate_weights(read * memory).add_(projected[:, 2 * self.hidden_channels :]))
         return memory + update * (candidate - memory)
 
     def step(self, projected: Tensor, memory: Tensor, guide: Tensor) -> Tensor:
@@ -173,9 +155,7 @@ class FusionNet(nn.Module):
 
     def __init__(self, channels: int, out_channels: int = 3, blocks: int = 1) -> None:
         super().__init__()
-        self.fuse = nn.Sequential(
-            nn.Conv2d(2 * channels + 1, channels, 3, padding=1), nn.ReLU(inplace=True)
-        )
+        self.fuse = nn.Sequential(nn.Conv2d(2 * channels + 1, channels, 3, padding=1), nn.ReLU(inplace=True))
         self.body = residual_stack(channels, blocks)
         self.out = conv3x3(channels, out_channels)
         nn.init.zeros_(self.out.weight)
@@ -189,13 +169,7 @@ class FusionNet(nn.Module):
         alpha: Tensor,
     ) -> Tensor:
         """(O - S, f^r, f^c, alpha B,1,H,W) -> B_t."""
-        detail = self.out(
-            self.body(
-                self.fuse(
-                    torch.cat([removal_features, reconstruction_features, alpha], dim=1)
-                )
-            )
-        )
+        detail = self.out(self.body(self.fuse(torch.cat([removal_features, reconstruction_features, alpha], dim=1))))
         return removed + alpha * detail
 
 
@@ -242,9 +216,7 @@ class J4RNetwork(nn.Module):
         )
         if recurrent:
             self.detection = DetectionNet(channels, channels, detect_layers)
-            self.memory = DetectionGuidedGRUCell(
-                channels, channels, channels, gru_kernel_size
-            )
+            self.memory = DetectionGuidedGRUCell(channels, channels, channels, gru_kernel_size)
             self.reconstruction = nn.Sequential(
                 conv3x3(channels, channels),
                 nn.ReLU(inplace=True),
@@ -261,9 +233,7 @@ class J4RNetwork(nn.Module):
     def forward_all(self, rain: Tensor) -> J4RNetOutput:
         """Background, streak layer, removal result and occlusion logits for every frame."""
         if rain.ndim != 5:
-            raise ValueError(
-                f"expected a B,T,C,H,W clip, got shape {tuple(rain.shape)}"
-            )
+            raise ValueError(f"expected a B,T,C,H,W clip, got shape {tuple(rain.shape)}")
         batch, frames = rain.shape[:2]
         # channels_last: oneDNN's direct convolutions run ~2x faster on CPU in this layout
         flat = rain.flatten(0, 1).contiguous(memory_format=torch.channels_last)
@@ -278,13 +248,9 @@ class J4RNetwork(nn.Module):
             return J4RNetOutput(removed, _video(streak, shape), removed, None)
 
         logits, previous_memory = self._recur(frame_features, shape)
-        alpha = torch.softmax(logits, dim=1)[:, 1:].contiguous(
-            memory_format=torch.channels_last
-        )
+        alpha = torch.softmax(logits, dim=1)[:, 1:].contiguous(memory_format=torch.channels_last)
         reconstruction_features = self.reconstruction(previous_memory)
-        background = self.fusion(
-            removed, removal_features, reconstruction_features, alpha
-        )
+        background = self.fusion(removed, removal_features, reconstruction_features, alpha)
         return J4RNetOutput(
             _video(background, shape),
             _video(streak, shape),
@@ -305,9 +271,7 @@ class J4RNetwork(nn.Module):
         memory = torch.zeros_like(flat[:batch])  # H_0 = 0
         logits = []
         for t in range(frames):
-            frame_logits, detection_features = self.detection.step(
-                detect_in[:, t], memory
-            )
+            frame_logits, detection_features = self.detection.step(detect_in[:, t], memory)
             logits.append(frame_logits)
             if t < frames - 1:  # H_T itself is never read within the clip
                 memory = self.memory.step(memory_in[:, t], memory, detection_features)
