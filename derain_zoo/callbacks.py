@@ -104,9 +104,9 @@ class Evaluator(L.Callback):
 
     def _finish(self, pl_module: L.LightningModule, stage: str) -> None:
         self.rows, self.mean = summarize(_gather(self.records))
+        # NaN is logged too (no ground truth, or a diverged model) so a monitoring checkpoint sees it
         for metric in METRICS:
-            if not math.isnan(self.mean[metric]):
-                pl_module.log(f"{stage}/{metric}", torch.tensor(self.mean[metric], dtype=torch.float32))
+            pl_module.log(f"{stage}/{metric}", torch.tensor(self.mean[metric], dtype=torch.float32))
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._finish(pl_module, "val")

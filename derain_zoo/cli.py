@@ -236,6 +236,7 @@ def run(args: Sequence[str] | None = None) -> DerainCLI | None:
 
     # the console script passes its own (rewritten) argv, which LightningCLI would warn about
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+    warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)")  # Lightning vs torch 2.13
 
     return DerainCLI(
         DerainModule,

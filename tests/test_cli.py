@@ -58,3 +58,10 @@ def test_fit_on_a_baseline_says_it_has_nothing_to_train(tmp_path):
 def test_python_dash_m_entry_point_prints_help():
     result = subprocess.run([sys.executable, "-m", "derain_zoo.cli", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "fit" in result.stdout
+
+
+def test_switching_to_image_data_drops_the_video_clip_length(tmp_path):
+    result = _console("fit", "--model=identity", "--data=image", f"--data.root={tmp_path}", "--print_config")
+    assert result.returncode == 0, result.stderr[-2000:]
+    data_section = result.stdout.split("data:")[1].split("ckpt_path")[0]
+    assert "ImageDataModule" in data_section and "num_frames" not in data_section

@@ -372,12 +372,25 @@ class ImageDataModule(SequenceDataModule):
 
     alias: ClassVar[str] = "image"
 
-    def __init__(self, num_frames: int = 1, **kwargs: Any) -> None:
-        if num_frames != 1:
-            raise ValueError(
-                f"image datasets hold single frames: num_frames must be 1, got {num_frames} (pass --data.num_frames=1)"
-            )
-        super().__init__(num_frames=num_frames, **kwargs)
+    def __init__(
+        self,
+        root: str | None = None,
+        crop_size: int | None = 128,
+        batch_size: int = 8,
+        num_workers: int = 2,
+        hflip: bool = True,
+        vflip: bool = False,
+        cache: bool = False,
+        val_fraction: float = 0.1,
+        seed: int = 0,
+        input: str | None = None,
+    ) -> None:
+        # no num_frames / reverse / frame_stride: they mean nothing for still images, and leaving them
+        # out of the signature lets the CLI drop values carried over from the default video module
+        super().__init__(
+            root=root, num_frames=1, crop_size=crop_size, batch_size=batch_size, num_workers=num_workers,
+            hflip=hflip, vflip=vflip, reverse=False, cache=cache, val_fraction=val_fraction, seed=seed, input=input,
+        )
 
     def sequences(self, split: str) -> list[ds.Sequence]:
         """Train/val/test folders when present, else a seeded hold-out of the images under root."""

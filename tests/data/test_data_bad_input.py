@@ -105,8 +105,9 @@ def test_bad_arguments_name_the_argument() -> None:
         FolderDataModule(crop_size=0)
     with pytest.raises(ValueError, match=r"val_fraction must be in \[0, 1\)"):
         FolderDataModule(val_fraction=1.0)
-    with pytest.raises(ValueError, match="num_frames must be 1"):
-        ImageDataModule(num_frames=5)
+    with pytest.raises(TypeError, match="num_frames"):
+        ImageDataModule(num_frames=5)  # still images have no clip length to set
+    assert ImageDataModule().num_frames == 1
 
 
 def test_video_module_refuses_to_train_without_ground_truth(tmp_path: Path) -> None:
