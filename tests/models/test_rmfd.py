@@ -123,6 +123,9 @@ def test_stage_two_starts_from_stage_one_freezes_the_haze_net_and_trains_the_res
     def changed(prefix: str) -> bool:
         return any(not torch.equal(before[k], after[k]) for k in before if k.startswith(prefix) and after[k].is_floating_point())
 
+    terms = ("adversarial", "dark_temporal", "dark_sparsity", "flat", "discriminator", "transmission", "atmosphere")
+    assert {f"train/{term}" for term in terms} <= set(trainer.callback_metrics)
+    assert "train/haze" not in trainer.callback_metrics  # frozen: no loss on H
     assert not changed("network.haze_net.")
     assert changed("network.refine_net.") and changed("network.physics_net.") and changed("discriminator.")
 

@@ -36,7 +36,8 @@ class RMFD(DerainModule):
     Stage 1 (automatic optimisation): -SSIM on the layers the batch carries (H, T, A), on the inversion
     B1 and on the refined B. Stage 2 (manual optimisation, GAN): starts from a stage-1 checkpoint
     (``init_checkpoint``), freezes the H net, keeps training the T/A and refinement nets with the
-    stage-1 terms plus an LSGAN term and the two dark-channel terms, and trains the discriminator.
+    stage-1 terms plus an LSGAN term, the two dark-channel terms and the authors' flat-input prior,
+    and trains the discriminator.
     ``optimizer`` / ``lr_scheduler`` drive the generator in both stages, ``d_optimizer`` /
     ``d_lr_scheduler`` the discriminator.
     """
@@ -57,6 +58,7 @@ class RMFD(DerainModule):
         adversarial_weight: float = 0.001,
         dark_temporal_weight: float = 0.1,
         dark_sparsity_weight: float = 0.01,
+        flat_weight: float = 0.1,
         label_noise: bool = True,
         discriminator_widths: Sequence[int] = (64, 128, 256, 512),
         d_optimizer: OptimizerCallable = default_optimizer,
@@ -80,6 +82,7 @@ class RMFD(DerainModule):
             "adversarial": adversarial_weight,
             "dark_temporal": dark_temporal_weight,
             "dark_sparsity": dark_sparsity_weight,
+            "flat": flat_weight,
         }
         self.label_noise = label_noise
         self.d_optimizer_factory = d_optimizer
@@ -122,6 +125,19 @@ class RMFD(DerainModule):
             "dark_sparsity": self.weights["dark_sparsity"] * dark[:, 1:].abs().mean(),
         }
 
+    def flat_input_prior(self, rain: Tensor) -> dict[str, Tensor]:
+        """Authors' stage-2 regulariser: a uniform grey input c (no rain, no haze) gives T = 1, A = c, B = c."""
+        if not self.weights["flat"]:
+            return {}
+        batch, _, channels, height, width = rain.shape
+        level = 0.8 + 0.2 * torch.rand((), device=rain.device)  # one grey level per step, as the authors
+        frame = torch.full((batch, channels, height, width), level.item(), device=rain.device, dtype=rain.dtype)
+        window = frame[:, None].expand(batch, 5, channels, height, width)
+        (trans, atmo), _ = self.network.physics_net([window, window], [None, None])
+        background, _ = self.network.refine((frame, frame), frame, window, [None])
+        error = F.mse_loss(trans, torch.ones_like(trans)) + F.mse_loss(atmo, frame) + F.mse_loss(background, frame)
+        return {"flat": self.weights["flat"] * error}
+
     def gan_targets(self, count: int, like: Tensor) -> tuple[Tensor, Tensor]:
         """Real / fake regression targets; noisy (U[0.7,1.2] / U[0,0.3]) as in the authors' code."""
         if not self.label_noise:
@@ -154,6 +170,7 @@ class RMFD(DerainModule):
         self.toggle_optimizer(g_opt)
         losses = self.reconstruction_losses(out, batch)
         losses.update(self.refinement_priors(out.background))
+        losses.update(self.flat_input_prior(batch["rain"]))
         losses["adversarial"] = self.weights["adversarial"] * F.mse_loss(self.discriminator(fake), real_target)
         g_loss = sum(losses.values())
         if not self.check_finite(g_loss, "+".join(losses)):
