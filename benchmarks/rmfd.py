@@ -18,14 +18,18 @@ from derain_zoo.benchmark import measure
 from derain_zoo.models.rmfd.network import MultiFrameNet, RMFDNet
 
 
-def gflops_per_frame(network: torch.nn.Module, clip: torch.Tensor) -> tuple[float, dict[str, float]]:
+def gflops_per_frame(
+    network: torch.nn.Module, clip: torch.Tensor
+) -> tuple[float, dict[str, float]]:
     """Total and per-net (haze, physics, refine) GFLOPs per output frame of one forward."""
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         network(clip)
     frames = clip.shape[0] * clip.shape[1]
     counts = counter.get_flop_counts()
     split = {
-        name: sum(counts.get(f"{type(network).__name__}.{name}", {}).values()) / frames / 1e9
+        name: sum(counts.get(f"{type(network).__name__}.{name}", {}).values())
+        / frames
+        / 1e9
         for name, _ in network.named_children()
     }
     return counter.get_total_flops() / frames / 1e9, split
@@ -34,8 +38,12 @@ def gflops_per_frame(network: torch.nn.Module, clip: torch.Tensor) -> tuple[floa
 def authors_layout(nf: int, blocks: int) -> RMFDNet:
     """Same nets with the authors' second decoder head kept on the H and refinement nets (unused output)."""
     network = RMFDNet(nf, blocks)
-    network.haze_net = MultiFrameNet(nf, blocks, head_channels=(3, 3), head_bias=(None, None))
-    network.refine_net = MultiFrameNet(nf, blocks, head_channels=(3, 3), head_bias=(None, None))
+    network.haze_net = MultiFrameNet(
+        nf, blocks, head_channels=(3, 3), head_bias=(None, None)
+    )
+    network.refine_net = MultiFrameNet(
+        nf, blocks, head_channels=(3, 3), head_bias=(None, None)
+    )
     return network
 
 
@@ -57,7 +65,9 @@ def main() -> None:
     clip = torch.rand(shape)
     _, split = gflops_per_frame(network, clip)
     authors, _ = gflops_per_frame(authors_layout(args.nf, args.blocks).eval(), clip)
-    row = measure(network, shape, threads=args.threads, repeats=args.repeats, warmup=args.warmup)
+    row = measure(
+        network, shape, threads=args.threads, repeats=args.repeats, warmup=args.warmup
+    )
     row.update({"gflops_per_net": split, "authors_layout_gflops_per_frame": authors})
     print(json.dumps(row, indent=2))
 

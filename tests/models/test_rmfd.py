@@ -11,13 +11,17 @@ import torch
 from torch.utils.data import DataLoader
 
 from derain_zoo.cli import DerainCLI
-from derain_zoo.data import RainSynAll100DataModule, SyntheticRainDataModule, VideoDerainDataModule
+from derain_zoo.data import (
+    RainSynAll100DataModule,
+    SyntheticRainDataModule,
+    VideoDerainDataModule,
+)
 from derain_zoo.data.rain import comprehensive
 from derain_zoo.models import DerainModule
 from derain_zoo.models.rmfd import RMFD, RMFDNet, invert_rain_model
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-TINY = dict(nf=4, blocks=1, discriminator_widths=(4, 8))
+TINY = {"nf": 4, "blocks": 1, "discriminator_widths": (4, 8)}
 
 
 @pytest.fixture(autouse=True)
@@ -29,24 +33,45 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def accumulation_batch(seed: int = 0, clips: int = 2, frames: int = 3, size: int = 16) -> dict[str, torch.Tensor]:
+def accumulation_batch(
+    seed: int = 0, clips: int = 2, frames: int = 3, size: int = 16
+) -> dict[str, torch.Tensor]:
     """Clips under Yang et al.'s comprehensive rain, with every physical layer as ground truth."""
     generator = torch.Generator().manual_seed(seed)
     samples = []
     for _ in range(clips):
         base = torch.rand(1, 3, 4, 4, generator=generator)
-        clean = torch.nn.functional.interpolate(base, size=(size, size), mode="bilinear").expand(frames, 3, size, size)
+        clean = torch.nn.functional.interpolate(
+            base, size=(size, size), mode="bilinear"
+        ).expand(frames, 3, size, size)
         rain, layers = comprehensive(clean.contiguous(), generator)
-        samples.append({"rain": rain, "clean": clean.contiguous(), **{k: v.contiguous() for k, v in layers.items()}})
+        samples.append(
+            {
+                "rain": rain,
+                "clean": clean.contiguous(),
+                **{k: v.contiguous() for k, v in layers.items()},
+            }
+        )
     return {key: torch.stack([s[key] for s in samples]) for key in samples[0]}
 
 
-def fit_steps(model: RMFD, batch: dict[str, torch.Tensor], steps: int, root: Path) -> L.Trainer:
+def fit_steps(
+    model: RMFD, batch: dict[str, torch.Tensor], steps: int, root: Path
+) -> L.Trainer:
     """Run the real Lightning loop (needed for manual optimisation) for a few steps on one clip."""
-    loader = DataLoader([{k: v[i] for k, v in batch.items()} for i in range(batch["rain"].shape[0])], batch_size=2)
+    loader = DataLoader(
+        [{k: v[i] for k, v in batch.items()} for i in range(batch["rain"].shape[0])],
+        batch_size=2,
+    )
     trainer = L.Trainer(
-        max_steps=steps, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, limit_val_batches=0, default_root_dir=root,
+        max_steps=steps,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        default_root_dir=root,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -69,7 +94,9 @@ def test_every_frame_and_layer_is_returned_for_any_clip_length_and_size(frames, 
 def test_inversion_recovers_the_background_exactly_from_the_rain_models_layers():
     batch = accumulation_batch(seed=3, size=32)
     assert 0.05 < batch["transmission"].min() < 1  # real haze, above the floor
-    recovered = invert_rain_model(batch["haze"], batch["transmission"], batch["atmosphere"])
+    recovered = invert_rain_model(
+        batch["haze"], batch["transmission"], batch["atmosphere"]
+    )
     torch.testing.assert_close(recovered, batch["clean"], atol=1e-5, rtol=0)
 
 
@@ -95,12 +122,16 @@ def test_recurrent_state_carries_information_to_later_frames():
     net = RMFDNet(nf=4, blocks=1)
     rain = torch.rand(1, 6, 3, 16, 16)
     changed = rain.clone()
-    changed[:, 0] = 1 - changed[:, 0]  # frame 0 is outside the 5-frame window of frame 5
+    changed[:, 0] = (
+        1 - changed[:, 0]
+    )  # frame 0 is outside the 5-frame window of frame 5
     with torch.no_grad():
         assert (net(changed)[:, 5] - net(rain)[:, 5]).abs().max() > 1e-5
 
 
-def test_stage_two_starts_from_stage_one_freezes_the_haze_net_and_trains_the_rest(tmp_path):
+def test_stage_two_starts_from_stage_one_freezes_the_haze_net_and_trains_the_rest(
+    tmp_path,
+):
     torch.manual_seed(0)
     batch = accumulation_batch()
     stage1 = RMFD(**TINY)
@@ -110,7 +141,9 @@ def test_stage_two_starts_from_stage_one_freezes_the_haze_net_and_trains_the_res
 
     stage2 = RMFD(**TINY, stage=2, init_checkpoint=str(checkpoint))
     for name, value in stage1.network.state_dict().items():
-        torch.testing.assert_close(stage2.network.state_dict()[name], value, msg=f"{name} not loaded")
+        torch.testing.assert_close(
+            stage2.network.state_dict()[name], value, msg=f"{name} not loaded"
+        )
     before = {name: value.clone() for name, value in stage2.state_dict().items()}
     trainer = fit_steps(stage2, batch, steps=1, root=tmp_path)
     after = stage2.state_dict()
@@ -121,20 +154,38 @@ def test_stage_two_starts_from_stage_one_freezes_the_haze_net_and_trains_the_res
     torch.testing.assert_close(reloaded.state_dict(), after)
 
     def changed(prefix: str) -> bool:
-        return any(not torch.equal(before[k], after[k]) for k in before if k.startswith(prefix) and after[k].is_floating_point())
+        return any(
+            not torch.equal(before[k], after[k])
+            for k in before
+            if k.startswith(prefix) and after[k].is_floating_point()
+        )
 
-    terms = ("adversarial", "dark_temporal", "dark_sparsity", "flat", "discriminator", "transmission", "atmosphere")
+    terms = (
+        "adversarial",
+        "dark_temporal",
+        "dark_sparsity",
+        "flat",
+        "discriminator",
+        "transmission",
+        "atmosphere",
+    )
     assert {f"train/{term}" for term in terms} <= set(trainer.callback_metrics)
     assert "train/haze" not in trainer.callback_metrics  # frozen: no loss on H
     assert not changed("network.haze_net.")
-    assert changed("network.refine_net.") and changed("network.physics_net.") and changed("discriminator.")
+    assert (
+        changed("network.refine_net.")
+        and changed("network.physics_net.")
+        and changed("discriminator.")
+    )
 
 
 def test_batches_without_physical_layers_train_on_the_background_terms_and_say_so():
     batch = {k: v for k, v in accumulation_batch().items() if k in ("rain", "clean")}
     model = RMFD(**TINY)
     with pytest.warns(UserWarning, match="no haze, transmission, atmosphere"):
-        losses = model.reconstruction_losses(model.network.decompose(batch["rain"]), batch)
+        losses = model.reconstruction_losses(
+            model.network.decompose(batch["rain"]), batch
+        )
     assert set(losses) == {"inversion", "background"}
 
 
@@ -145,7 +196,11 @@ def test_overfitting_one_clip_halves_the_loss():
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
     losses = []
     for _ in range(20):
-        loss = sum(model.reconstruction_losses(model.network.decompose(batch["rain"]), batch).values())
+        loss = sum(
+            model.reconstruction_losses(
+                model.network.decompose(batch["rain"]), batch
+            ).values()
+        )
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -155,27 +210,46 @@ def test_overfitting_one_clip_halves_the_loss():
 
 @pytest.mark.parametrize(
     "name,stage,data",
-    [("rmfd_stage1", 1, SyntheticRainDataModule), ("rmfd", 2, SyntheticRainDataModule),
-     ("rmfd_rainsynall100", 1, RainSynAll100DataModule)],
+    [
+        ("rmfd_stage1", 1, SyntheticRainDataModule),
+        ("rmfd", 2, SyntheticRainDataModule),
+        ("rmfd_rainsynall100", 1, RainSynAll100DataModule),
+    ],
 )
 def test_paper_configs_build_the_paper_model_and_schedule(name, stage, data):
     cli = DerainCLI(
-        DerainModule, VideoDerainDataModule, subclass_mode_model=True, subclass_mode_data=True, run=False,
-        auto_configure_optimizers=False, args=["--config", str(CONFIGS / f"{name}.yaml"), "--trainer.logger=false"],
+        DerainModule,
+        VideoDerainDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        run=False,
+        auto_configure_optimizers=False,
+        args=["--config", str(CONFIGS / f"{name}.yaml"), "--trainer.logger=false"],
     )
     model = cli.model
-    assert isinstance(model, RMFD) and model.stage == stage and isinstance(cli.datamodule, data)
+    assert (
+        isinstance(model, RMFD)
+        and model.stage == stage
+        and isinstance(cli.datamodule, data)
+    )
     assert cli.datamodule.num_frames == 7 and cli.datamodule.crop_size == 128
-    assert sum(p.numel() for p in model.network.parameters()) > 20e6  # nf 32, 5 blocks: three full nets
+    assert (
+        sum(p.numel() for p in model.network.parameters()) > 20e6
+    )  # nf 32, 5 blocks: three full nets
     optimizers = model.configure_optimizers()
     if stage == 1:
         optimizer, scheduler = optimizers["optimizer"], optimizers["lr_scheduler"]
     else:
         (optimizer, d_optimizer), (scheduler,) = optimizers
-        assert model.weights["adversarial"] == 0.001 and d_optimizer.param_groups[0]["lr"] == 1e-4
+        assert (
+            model.weights["adversarial"] == 0.001
+            and d_optimizer.param_groups[0]["lr"] == 1e-4
+        )
         assert not any(p.requires_grad for p in model.network.haze_net.parameters())
     assert optimizer.param_groups[0]["lr"] == 1e-4
     for _ in range(20):
         optimizer.step()
         scheduler.step()
-    assert optimizer.param_groups[0]["lr"] == pytest.approx(5e-5)  # halved after 20 epochs
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(
+        5e-5
+    )  # halved after 20 epochs

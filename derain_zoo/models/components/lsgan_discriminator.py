@@ -22,13 +22,25 @@ class LSGANDiscriminator(nn.Module):
         negative_slope: float = 0.2,
     ) -> None:
         super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, widths[0], 3, padding=1), nn.LeakyReLU(negative_slope)]
+        layers: list[nn.Module] = [
+            nn.Conv2d(in_channels, widths[0], 3, padding=1),
+            nn.LeakyReLU(negative_slope),
+        ]
         previous = widths[0]
         for index, width in enumerate(widths):
             # the first width already has its stride-1 conv above; every width ends with a stride-2 conv
             strides = (2,) if index == 0 else (1, 2)
             for stride in strides:
-                layers.append(nn.Conv2d(previous, width, 3, stride=stride, padding=1, bias=not batch_norm))
+                layers.append(
+                    nn.Conv2d(
+                        previous,
+                        width,
+                        3,
+                        stride=stride,
+                        padding=1,
+                        bias=not batch_norm,
+                    )
+                )
                 if batch_norm:
                     layers.append(nn.BatchNorm2d(width))
                 layers.append(nn.LeakyReLU(negative_slope))

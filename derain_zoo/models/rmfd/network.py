@@ -42,7 +42,9 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """B,C,H,W -> B,C,H,W."""
-        return self.conv2(lrelu(self.conv1(x))).add_(x)  # in place: saves one full-size buffer
+        return self.conv2(lrelu(self.conv1(x))).add_(
+            x
+        )  # in place: saves one full-size buffer
 
 
 class TemporalConv(nn.Module):
@@ -56,7 +58,9 @@ class TemporalConv(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
         super().__init__()
         self.in_channels = in_channels
-        self.conv = nn.Conv2d(2 * in_channels, out_channels, 3, stride=stride, padding=1)
+        self.conv = nn.Conv2d(
+            2 * in_channels, out_channels, 3, stride=stride, padding=1
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         """B,T*Cin,H,W -> B,(T-1)*Cout,H/stride,W/stride."""
@@ -73,7 +77,9 @@ class UpsampleConv(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, padding_mode="reflect")
+        self.conv = nn.Conv2d(
+            in_channels, out_channels, 3, padding=1, padding_mode="reflect"
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         """B,Cin,H,W -> B,Cout,2H,2W."""
@@ -89,7 +95,9 @@ class EncoderFeatures:
     quarter: Tensor
 
     def __add__(self, other: EncoderFeatures) -> EncoderFeatures:
-        return EncoderFeatures(self.full + other.full, self.half + other.half, self.quarter + other.quarter)
+        return EncoderFeatures(
+            self.full + other.full, self.half + other.half, self.quarter + other.quarter
+        )
 
 
 class MultiFrameEncoder(nn.Module):
@@ -102,13 +110,23 @@ class MultiFrameEncoder(nn.Module):
     def __init__(self, nf: int = 32, in_channels: int = 3) -> None:
         super().__init__()
         self.nf = nf
-        self.head = nn.Conv2d(WINDOW * in_channels, WINDOW * nf, 3, padding=1, groups=WINDOW)
+        self.head = nn.Conv2d(
+            WINDOW * in_channels, WINDOW * nf, 3, padding=1, groups=WINDOW
+        )
         self.head_res = ResidualBlock(WINDOW * nf, groups=WINDOW)
         # (in, out, stride) of the four temporal steps; frames left after step k: WINDOW - 1 - k
-        plan = [(nf, 2 * nf, 2), (2 * nf, 2 * nf, 1), (2 * nf, 4 * nf, 2), (4 * nf, 4 * nf, 1)]
-        self.temporal = nn.ModuleList(TemporalConv(cin, cout, stride) for cin, cout, stride in plan)
+        plan = [
+            (nf, 2 * nf, 2),
+            (2 * nf, 2 * nf, 1),
+            (2 * nf, 4 * nf, 2),
+            (4 * nf, 4 * nf, 1),
+        ]
+        self.temporal = nn.ModuleList(
+            TemporalConv(cin, cout, stride) for cin, cout, stride in plan
+        )
         self.temporal_res = nn.ModuleList(
-            ResidualBlock(cout * (WINDOW - 1 - k), groups=WINDOW - 1 - k) for k, (_, cout, _) in enumerate(plan)
+            ResidualBlock(cout * (WINDOW - 1 - k), groups=WINDOW - 1 - k)
+            for k, (_, cout, _) in enumerate(plan)
         )
 
     def forward(self, window: Tensor) -> EncoderFeatures:
@@ -119,14 +137,22 @@ class MultiFrameEncoder(nn.Module):
         for conv, res in zip(self.temporal, self.temporal_res, strict=True):
             x = res(lrelu(conv(x)))
             scales.append(x)
-        half = scales[1][:, 2 * self.nf : 4 * self.nf]  # frame 1 of 3 at 1/2 scale: the centre
+        half = scales[1][
+            :, 2 * self.nf : 4 * self.nf
+        ]  # frame 1 of 3 at 1/2 scale: the centre
         return EncoderFeatures(full, half, scales[3])
 
 
 class RecurrentDecoder(nn.Module):
     """Residual blocks and a ConvLSTM at 1/4 scale, then two x2 up-steps with encoder skips, to one map."""
 
-    def __init__(self, nf: int = 32, blocks: int = 5, out_channels: int = 3, out_bias: float | None = None) -> None:
+    def __init__(
+        self,
+        nf: int = 32,
+        blocks: int = 5,
+        out_channels: int = 3,
+        out_bias: float | None = None,
+    ) -> None:
         super().__init__()
         self.blocks = nn.Sequential(*(ResidualBlock(4 * nf) for _ in range(blocks)))
         self.lstm = ConvLSTMCell(4 * nf, 4 * nf)
@@ -145,7 +171,9 @@ class RecurrentDecoder(nn.Module):
             nn.init.zeros_(self.out2.weight)
             nn.init.constant_(self.out2.bias, self.out_bias)
 
-    def forward(self, features: EncoderFeatures, state: LSTMState | None) -> tuple[Tensor, LSTMState]:
+    def forward(
+        self, features: EncoderFeatures, state: LSTMState | None
+    ) -> tuple[Tensor, LSTMState]:
         """Fused features and the previous LSTM state -> B,out,H,W map and the new state."""
         x = self.blocks(features.quarter)
         hidden, cell = self.lstm(x, state)
@@ -172,7 +200,8 @@ class MultiFrameNet(nn.Module):
             raise ValueError("head_channels and head_bias need one entry per head")
         self.encoders = nn.ModuleList(MultiFrameEncoder(nf) for _ in range(branches))
         self.heads = nn.ModuleList(
-            RecurrentDecoder(nf, blocks, channels, bias) for channels, bias in zip(head_channels, head_bias, strict=True)
+            RecurrentDecoder(nf, blocks, channels, bias)
+            for channels, bias in zip(head_channels, head_bias, strict=True)
         )
         init_generator(self)
         for head in self.heads:
@@ -185,7 +214,10 @@ class MultiFrameNet(nn.Module):
         features = self.encoders[0](windows[0])
         for encoder, window in zip(self.encoders[1:], windows[1:], strict=True):
             features = features + encoder(window)
-        results = [head(features, state) for head, state in zip(self.heads, states, strict=True)]
+        results = [
+            head(features, state)
+            for head, state in zip(self.heads, states, strict=True)
+        ]
         return [out for out, _ in results], [state for _, state in results]
 
 
@@ -198,7 +230,9 @@ def init_generator(module: nn.Module) -> None:
                 nn.init.zeros_(layer.bias)
 
 
-def invert_rain_model(haze: Tensor, transmission: Tensor, atmosphere: Tensor, floor: float = 0.05) -> Tensor:
+def invert_rain_model(
+    haze: Tensor, transmission: Tensor, atmosphere: Tensor, floor: float = 0.05
+) -> Tensor:
     """B1 = (H - A (1 - T)) / max(T, floor): undo the accumulation H = T B + (1 - T) A."""
     transmission = transmission.clamp_min(floor)
     return (haze - atmosphere * (1 - transmission)) / transmission
@@ -220,13 +254,19 @@ class RMFDNet(nn.Module):
 
     spatial_multiple = 4  # two stride-2 encoder steps, two x2 decoder steps
 
-    def __init__(self, nf: int = 32, blocks: int = 5, transmission_floor: float = 0.05) -> None:
+    def __init__(
+        self, nf: int = 32, blocks: int = 5, transmission_floor: float = 0.05
+    ) -> None:
         super().__init__()
         self.transmission_floor = transmission_floor
         self.haze_net = MultiFrameNet(nf, blocks, head_channels=(3,), head_bias=(None,))
         # authors' start: T = 0.5 and A = 1 everywhere, so B1 begins as a plausible dehazing
-        self.physics_net = MultiFrameNet(nf, blocks, head_channels=(1, 3), head_bias=(0.5, 1.0))
-        self.refine_net = MultiFrameNet(nf, blocks, head_channels=(3,), head_bias=(None,))
+        self.physics_net = MultiFrameNet(
+            nf, blocks, head_channels=(1, 3), head_bias=(0.5, 1.0)
+        )
+        self.refine_net = MultiFrameNet(
+            nf, blocks, head_channels=(3,), head_bias=(None,)
+        )
 
     def forward(self, rain: Tensor) -> Tensor:
         """B,T,3,H,W rainy clip -> B,T,3,H,W refined background, every frame."""
@@ -237,7 +277,11 @@ class RMFDNet(nn.Module):
         return self.haze_net, self.physics_net, self.refine_net
 
     def refine(
-        self, previous: tuple[Tensor, Tensor], inversion: Tensor, window: Tensor, states: Sequence[LSTMState | None]
+        self,
+        previous: tuple[Tensor, Tensor],
+        inversion: Tensor,
+        window: Tensor,
+        states: Sequence[LSTMState | None],
     ) -> tuple[Tensor, list[LSTMState]]:
         """One refinement step from the previous outputs (t-2, t-1), B1(t), the rainy window t-2..t+2 and one state per head.
 
@@ -254,13 +298,28 @@ class RMFDNet(nn.Module):
         """Run all three nets over the clip (recurrent in time) and return every estimated layer."""
         height, width = rain.shape[-2:]
         rain = pad_to_multiple(rain, self.spatial_multiple)
-        windows = rain[:, window_indices(rain.shape[1], WINDOW, rain.device)]  # B,T,5,C,H,W
-        haze_states, physics_states, refine_states = ([None] * len(net.heads) for net in self.nets())
-        layers: dict[str, list[Tensor]] = {name: [] for name in ("background", "inversion", "haze", "transmission", "atmosphere")}
+        windows = rain[
+            :, window_indices(rain.shape[1], WINDOW, rain.device)
+        ]  # B,T,5,C,H,W
+        haze_states, physics_states, refine_states = (
+            [None] * len(net.heads) for net in self.nets()
+        )
+        layers: dict[str, list[Tensor]] = {
+            name: []
+            for name in (
+                "background",
+                "inversion",
+                "haze",
+                "transmission",
+                "atmosphere",
+            )
+        }
         for t in range(rain.shape[1]):
             window = windows[:, t]
             (haze, *_), haze_states = self.haze_net([window, window], haze_states)
-            (trans, atmo), physics_states = self.physics_net([window, window], physics_states)
+            (trans, atmo), physics_states = self.physics_net(
+                [window, window], physics_states
+            )
             inversion = invert_rain_model(haze, trans, atmo, self.transmission_floor)
             # the refinement learns from fixed stage-1 estimates and its own past outputs (authors' detach)
             fixed = inversion.detach()
@@ -269,10 +328,19 @@ class RMFDNet(nn.Module):
                 outputs[-2].detach() if len(outputs) >= 2 else fixed,
                 outputs[-1].detach() if len(outputs) >= 1 else fixed,
             )
-            background, refine_states = self.refine(previous, fixed, window, refine_states)
-            for name, value in zip(layers, (background, inversion, haze, trans, atmo), strict=True):
+            background, refine_states = self.refine(
+                previous, fixed, window, refine_states
+            )
+            for name, value in zip(
+                layers, (background, inversion, haze, trans, atmo), strict=True
+            ):
                 layers[name].append(value)
-        return RMFDOutput(**{name: torch.stack(values, 1)[..., :height, :width] for name, values in layers.items()})
+        return RMFDOutput(
+            **{
+                name: torch.stack(values, 1)[..., :height, :width]
+                for name, values in layers.items()
+            }
+        )
 
 
 def pad_to_multiple(video: Tensor, multiple: int) -> Tensor:
