@@ -173,10 +173,10 @@ def test_stage2_starts_from_a_stage1_checkpoint(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_overfitting_one_clip_removes_half_the_rain() -> None:
-    """A hundred steps on one clip must get below half the rainy input's own error.
+    """Two hundred steps on one clip must get below half the rainy input's own error.
 
     Stage 1 (SICM + STIM), PyTorch's default initialisation: from the paper's N(0, 0.01) the
-    same tiny network stays at the identity for hundreds of steps (see the README).
+    same tiny network stays at the identity far longer (see the README).
     """
     from derain_zoo.data import SyntheticRainDataModule
 
@@ -190,7 +190,7 @@ def test_overfitting_one_clip_removes_half_the_rain() -> None:
     model = ESTINet(**TINY, use_estm=False, init_std=None)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     losses = []
-    for _ in range(100):
+    for _ in range(200):
         loss = model.losses(batch)["loss"]
         optimizer.zero_grad()
         loss.backward()
@@ -204,7 +204,7 @@ def test_overfitting_one_clip_removes_half_the_rain() -> None:
 def test_every_estinet_config_builds_and_runs_fast_dev_run(config: Path, tmp_path: Path) -> None:
     from derain_zoo.cli import main
 
-    tiny = [f"--model.init_args.{key}={list(value) if isinstance(value, tuple) else value}" for key, value in TINY.items()]
+    tiny = [f"--model.init_args.{key}={list(v) if isinstance(v, tuple) else v}" for key, v in TINY.items()]
     main([
         "fit", "--config", str(config), *tiny,
         "--data.init_args.crop_size=32", "--data.init_args.frame_size=48", "--data.init_args.batch_size=1",

@@ -90,7 +90,7 @@ class SICM(nn.Module):
 
     Encoder: a conv at full size, then four ResNet stages, each halving the size (1/2 .. 1/16).
     Decoder: a 1x1 conv (residual) at 1/16, then four up-projections, each adding the encoder
-    feature of the scale it reaches. Fusion: every encoder stage up-projected to full size
+    feature of the scale it reaches (the stem's through a 1x1 projection to the decoder width). Fusion: every encoder stage up-projected to full size
     (``fusion_channels`` each), concatenated, one 5x5 conv. Output: [decoder, fusion] channels.
     Any H, W works: upsampling goes to the exact size of the skip it meets.
     """
@@ -116,9 +116,10 @@ class SICM(nn.Module):
             for i in range(4)
         )
         self.bottleneck = conv2d(c[4], c[4], 1)
-        self.decoder = nn.ModuleList(
-            [UpProjection(c[4], c[3]), UpProjection(c[3], c[2]), UpProjection(c[2], c[1]), UpProjection(c[1], decoder_channels)]
-        )
+        widths = ((c[4], c[3]), (c[3], c[2]), (c[2], c[1]), (c[1], decoder_channels))
+        self.decoder = nn.ModuleList(UpProjection(cin, cout) for cin, cout in widths)
+        # full-size skip of the stem into the last up-projection: thin streaks need full-res detail
+        self.stem_skip = conv2d(c[0], decoder_channels, 1)
         self.fusion_up = nn.ModuleList(UpProjection(c[i], fusion_channels) for i in range(1, 5))
         self.fusion = conv2d(4 * fusion_channels, 4 * fusion_channels, 5)
         self.out_channels = decoder_channels + 4 * fusion_channels
@@ -129,11 +130,11 @@ class SICM(nn.Module):
         skips = [F.relu(self.stem(frames))]
         for stage in self.stages:
             skips.append(stage(skips[-1]))
-        _, e1, e2, e3, e4 = skips
+        e0, e1, e2, e3, e4 = skips
         d = F.relu(self.bottleneck(e4)) + e4
         for up, skip in zip(self.decoder[:3], (e3, e2, e1)):
             d = up(d, skip.shape[-2:]) + skip
-        d = self.decoder[3](d, size)
+        d = self.decoder[3](d, size) + self.stem_skip(e0)
         fused = torch.cat([up(e, size) for up, e in zip(self.fusion_up, (e1, e2, e3, e4))], dim=1)
         return torch.cat([d, F.relu(self.fusion(fused))], dim=1)
 
@@ -160,10 +161,13 @@ class InteractionCBLSTMCell(nn.Module):
         self.cell_channels = cell_channels
         self.hidden_channels = hidden_channels
         self.output_gate_channels = output_gate_channels or feature_channels
-        self.gates = conv2d(2 * feature_channels + hidden_channels, 3 * cell_channels + self.output_gate_channels, gate_kernel)
+        gate_channels = 3 * cell_channels + self.output_gate_channels
+        self.gates = conv2d(2 * feature_channels + hidden_channels, gate_channels, gate_kernel)
         state_width = self.output_gate_channels + cell_channels
         self.state = nn.Sequential(
-            conv2d(state_width, state_width, state_kernel), nn.ReLU(), conv2d(state_width, hidden_channels, state_kernel)
+            conv2d(state_width, state_width, state_kernel),
+            nn.ReLU(),
+            conv2d(state_width, hidden_channels, state_kernel),
         )
 
     def forward(self, features: Tensor) -> Tensor:
@@ -285,12 +289,14 @@ class ESTM(nn.Module):
         self.window = window
         first = (window + 1) // 2
         second = window + 1 - first  # the two temporal kernels shrink T from window to exactly 1
-        pad = kernel_size // 2
-        self.conv3d_1 = nn.Conv3d(2 * frame_channels, channels, (first, kernel_size, kernel_size), padding=(0, pad, pad))
-        self.conv3d_2 = nn.Conv3d(channels, channels, (second, kernel_size, kernel_size), padding=(0, pad, pad))
+        k, pad = kernel_size, (0, kernel_size // 2, kernel_size // 2)  # no temporal padding
+        self.conv3d_1 = nn.Conv3d(2 * frame_channels, channels, (first, k, k), padding=pad)
+        self.conv3d_2 = nn.Conv3d(channels, channels, (second, k, k), padding=pad)
         self.body = nn.Sequential(*[RRDB(channels, growth) for _ in range(num_blocks)])
         self.body_conv = conv2d(channels, channels, 3)
-        self.head = nn.Sequential(conv2d(channels, channels, 3), nn.ReLU(), conv2d(channels, frame_channels * window, 3))
+        self.head = nn.Sequential(
+            conv2d(channels, channels, 3), nn.ReLU(), conv2d(channels, frame_channels * window, 3)
+        )
 
     def temporal_features(self, coarse: Tensor, rain: Tensor) -> Tensor:
         """N,W,3,H,W coarse and rainy windows -> N,C,1,H,W features after the two 3D convs."""
