@@ -38,18 +38,26 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--estm-stride", type=int, default=5)
-    parser.add_argument("--stage", type=int, default=2, choices=[1, 2], help="1 = SICM + STIM only")
+    parser.add_argument(
+        "--stage", type=int, default=2, choices=[1, 2], help="1 = SICM + STIM only"
+    )
     args = parser.parse_args()
     torch.manual_seed(0)
-    network = ESTINetNetwork(use_estm=args.stage == 2, estm_stride=args.estm_stride).eval()
+    network = ESTINetNetwork(
+        use_estm=args.stage == 2, estm_stride=args.estm_stride
+    ).eval()
     shape = (1, args.frames, 3, args.size, args.size)
-    figures = measure(network, shape, threads=args.threads, repeats=args.repeats, warmup=1)
+    figures = measure(
+        network, shape, threads=args.threads, repeats=args.repeats, warmup=1
+    )
     split = component_gflops(network, torch.rand(*shape))
     figures["gflops_per_frame_by_module"] = split
     # a sliding window runs the whole 5-frame network for every output frame: SICM and STIM on 5
     # frames and one ESTM window (= stride x ESTM's per-frame share here)
     sicm_stim = split["sicm"] + split["temporal"]
-    figures["sliding_window_gflops_per_frame"] = 5 * sicm_stim + args.estm_stride * split["estm"]
+    figures["sliding_window_gflops_per_frame"] = (
+        5 * sicm_stim + args.estm_stride * split["estm"]
+    )
     print(json.dumps(figures, indent=2))
 
 

@@ -17,20 +17,20 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((REPO / "configs").glob("estinet*.yaml"))
 
-TINY = dict(
-    encoder_channels=(8, 8, 16, 16, 16),
-    blocks_per_stage=1,
-    decoder_channels=4,
-    fusion_channels=4,
-    cell_channels=4,
-    output_gate_channels=8,
-    hidden_channels=4,
-    direction_fusion_channels=4,
-    conv_channels=8,
-    estm_channels=8,
-    estm_blocks=1,
-    estm_growth=4,
-)
+TINY = {
+    "encoder_channels": (8, 8, 16, 16, 16),
+    "blocks_per_stage": 1,
+    "decoder_channels": 4,
+    "fusion_channels": 4,
+    "cell_channels": 4,
+    "output_gate_channels": 8,
+    "hidden_channels": 4,
+    "direction_fusion_channels": 4,
+    "conv_channels": 8,
+    "estm_channels": 8,
+    "estm_blocks": 1,
+    "estm_growth": 4,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -43,8 +43,12 @@ def one_thread_and_seed() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
-@pytest.mark.parametrize(("frames", "height", "width"), [(5, 32, 32), (7, 37, 45), (1, 20, 20), (3, 33, 17)])
-def test_every_frame_is_restored_at_its_own_size(frames: int, height: int, width: int) -> None:
+@pytest.mark.parametrize(
+    ("frames", "height", "width"), [(5, 32, 32), (7, 37, 45), (1, 20, 20), (3, 33, 17)]
+)
+def test_every_frame_is_restored_at_its_own_size(
+    frames: int, height: int, width: int
+) -> None:
     net = ESTINetNetwork(**TINY).eval()
     rain = torch.rand(2, frames, 3, height, width)
     with torch.no_grad():
@@ -55,7 +59,9 @@ def test_every_frame_is_restored_at_its_own_size(frames: int, height: int, width
 
 def _stim_isolating_interaction() -> STIM:
     """A STIM whose h(t-1) and C(t-1) carry nothing: frame t-1 can reach h(t) only via the gates' f_x(t-1)."""
-    stim = STIM(feature_channels=6, cell_channels=4, output_gate_channels=5, hidden_channels=3)
+    stim = STIM(
+        feature_channels=6, cell_channels=4, output_gate_channels=5, hidden_channels=3
+    )
     for cell in (stim.forward_cell, stim.backward_cell):
         with torch.no_grad():
             cell.gates.weight[:, 12:] = 0  # columns of h(t-1)
@@ -69,26 +75,46 @@ def test_changing_previous_frame_changes_stim_output_through_the_interaction() -
     changed = features.clone()
     changed[:, 1] += 1.0
     h, h_changed = stim.forward_cell(features), stim.forward_cell(changed)
-    assert not torch.allclose(h[:, 2], h_changed[:, 2]), "f_x(t-1) does not reach the gates at t"
-    assert torch.allclose(h[:, 3], h_changed[:, 3]), "frame t-2 leaked past the isolated recurrence"
+    assert not torch.allclose(h[:, 2], h_changed[:, 2]), (
+        "f_x(t-1) does not reach the gates at t"
+    )
+    assert torch.allclose(h[:, 3], h_changed[:, 3]), (
+        "frame t-2 leaked past the isolated recurrence"
+    )
     with torch.no_grad():
         stim.forward_cell.gates.weight[:, 6:12] = 0  # now also cut f_x(t-1)
-    assert torch.allclose(stim.forward_cell(features)[:, 2], stim.forward_cell(changed)[:, 2])
+    assert torch.allclose(
+        stim.forward_cell(features)[:, 2], stim.forward_cell(changed)[:, 2]
+    )
 
 
 def test_reversing_the_clip_runs_the_backward_pass() -> None:
-    stim = STIM(feature_channels=6, cell_channels=4, output_gate_channels=5, hidden_channels=3).eval()
+    stim = STIM(
+        feature_channels=6, cell_channels=4, output_gate_channels=5, hidden_channels=3
+    ).eval()
     features = torch.randn(1, 5, 6, 8, 8)
     with torch.no_grad():
         out = stim(features)
         changed = features.clone()
         changed[:, -1] += 1.0
-        assert not torch.allclose(stim(changed)[:, 0], out[:, 0]), "the first frame does not see the future"
+        assert not torch.allclose(stim(changed)[:, 0], out[:, 0]), (
+            "the first frame does not see the future"
+        )
         # swapping the two cells and reversing time must give the same clip, reversed
-        swapped = STIM(feature_channels=6, cell_channels=4, output_gate_channels=5, hidden_channels=3).eval()
+        swapped = STIM(
+            feature_channels=6,
+            cell_channels=4,
+            output_gate_channels=5,
+            hidden_channels=3,
+        ).eval()
         swapped.load_state_dict(stim.state_dict())
-        swapped.forward_cell, swapped.backward_cell = swapped.backward_cell, swapped.forward_cell
-        swapped.fusion[0].weight.copy_(torch.cat(stim.fusion[0].weight.split(3, dim=1)[::-1], dim=1))
+        swapped.forward_cell, swapped.backward_cell = (
+            swapped.backward_cell,
+            swapped.forward_cell,
+        )
+        swapped.fusion[0].weight.copy_(
+            torch.cat(stim.fusion[0].weight.split(3, dim=1)[::-1], dim=1)
+        )
         assert torch.allclose(swapped(features.flip(1)).flip(1), out, atol=1e-5)
 
 
@@ -103,8 +129,14 @@ def test_estm_feature_map_after_the_second_3d_layer_has_one_frame() -> None:
 def test_estm_windows_tile_the_clip_with_reflected_borders() -> None:
     table, lead = window_table(7, 5, 5)
     assert lead == 0 and table.tolist() == [[0, 1, 2, 3, 4], [5, 6, 5, 4, 3]]
-    table, lead = window_table(3, 5, 1)  # one window per frame, centred, keep the middle
-    assert lead == 2 and table.tolist() == [[2, 1, 0, 1, 2], [1, 0, 1, 2, 1], [0, 1, 2, 1, 0]]
+    table, lead = window_table(
+        3, 5, 1
+    )  # one window per frame, centred, keep the middle
+    assert lead == 2 and table.tolist() == [
+        [2, 1, 0, 1, 2],
+        [1, 0, 1, 2, 1],
+        [0, 1, 2, 1, 0],
+    ]
     with pytest.raises(ValueError, match="stride"):
         ESTINetNetwork(**TINY, estm_stride=6)
 
@@ -116,21 +148,29 @@ def test_refined_frame_depends_only_on_its_own_window() -> None:
     changed[:, 7] += 0.5
     with torch.no_grad():
         before, after = net.refine(coarse, rain), net.refine(coarse, changed)
-    assert torch.allclose(before[:, :5], after[:, :5], atol=1e-6)  # window 0..4 untouched
+    assert torch.allclose(
+        before[:, :5], after[:, :5], atol=1e-6
+    )  # window 0..4 untouched
     assert not torch.allclose(before[:, 5:], after[:, 5:])
 
 
 def test_whole_sequence_runs_sicm_once_per_frame() -> None:
     net = ESTINetNetwork(**TINY).eval()
     seen: list[int] = []
-    net.sicm.register_forward_hook(lambda module, args, out: seen.append(args[0].shape[0]))
+    net.sicm.register_forward_hook(
+        lambda module, args, out: seen.append(args[0].shape[0])
+    )
     estm_windows: list[int] = []
     assert net.estm is not None
-    net.estm.register_forward_hook(lambda module, args, out: estm_windows.append(args[0].shape[0]))
+    net.estm.register_forward_hook(
+        lambda module, args, out: estm_windows.append(args[0].shape[0])
+    )
     with torch.no_grad():
         net(torch.rand(1, 12, 3, 16, 16))
     assert seen == [12], "SICM must see each frame exactly once"
-    assert estm_windows == [3], "12 frames = 3 ESTM windows of 5 (the last one reflected)"
+    assert estm_windows == [3], (
+        "12 frames = 3 ESTM windows of 5 (the last one reflected)"
+    )
 
 
 def test_2dcnn_ablation_restores_each_frame_alone() -> None:
@@ -146,7 +186,9 @@ def test_2dcnn_ablation_restores_each_frame_alone() -> None:
 
 def test_paper_initialisation_is_normal_with_std_001() -> None:
     net = ESTINetNetwork(**TINY)
-    weights = torch.cat([m.weight.flatten() for m in net.modules() if isinstance(m, torch.nn.Conv2d)])
+    weights = torch.cat(
+        [m.weight.flatten() for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    )
     assert abs(weights.std().item() - 0.01) < 1e-3 and abs(weights.mean().item()) < 1e-3
 
 
@@ -166,8 +208,12 @@ def test_stage2_starts_from_a_stage1_checkpoint(tmp_path: Path) -> None:
     for key, value in stage1.network.state_dict().items():
         assert torch.equal(stage2.network.state_dict()[key], value), key
     assert stage2.network.estm is not None
-    assert "init_checkpoint" not in stage2.hparams  # a stage-2 checkpoint reloads without the file
-    with pytest.raises(RuntimeError):  # other widths: refuse instead of silently skipping weights
+    assert (
+        "init_checkpoint" not in stage2.hparams
+    )  # a stage-2 checkpoint reloads without the file
+    with pytest.raises(
+        RuntimeError
+    ):  # other widths: refuse instead of silently skipping weights
         ESTINet(**{**TINY, "decoder_channels": 6}, init_checkpoint=str(path))
 
 
@@ -181,8 +227,16 @@ def test_overfitting_one_clip_removes_half_the_rain() -> None:
     from derain_zoo.data import SyntheticRainDataModule
 
     data = SyntheticRainDataModule(
-        rain="heavy", num_frames=5, crop_size=32, frame_size=48, batch_size=1, num_workers=0,
-        train_clips=1, val_clips=1, test_sequences=1, test_frames=5,
+        rain="heavy",
+        num_frames=5,
+        crop_size=32,
+        frame_size=48,
+        batch_size=1,
+        num_workers=0,
+        train_clips=1,
+        val_clips=1,
+        test_sequences=1,
+        test_frames=5,
     )
     data.setup("fit")
     batch = next(iter(data.train_dataloader()))
@@ -201,14 +255,30 @@ def test_overfitting_one_clip_removes_half_the_rain() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
-def test_every_estinet_config_builds_and_runs_fast_dev_run(config: Path, tmp_path: Path) -> None:
+def test_every_estinet_config_builds_and_runs_fast_dev_run(
+    config: Path, tmp_path: Path
+) -> None:
     from derain_zoo.cli import main
 
-    tiny = [f"--model.init_args.{key}={list(v) if isinstance(v, tuple) else v}" for key, v in TINY.items()]
-    main([
-        "fit", "--config", str(config), *tiny,
-        "--data.init_args.crop_size=32", "--data.init_args.frame_size=48", "--data.init_args.batch_size=1",
-        "--data.init_args.num_workers=0", "--data.init_args.train_clips=1", "--data.init_args.val_clips=1",
-        "--trainer.fast_dev_run=1", "--trainer.logger=false", "--trainer.enable_progress_bar=false",
-        f"--trainer.default_root_dir={tmp_path}",
-    ])
+    tiny = [
+        f"--model.init_args.{key}={list(v) if isinstance(v, tuple) else v}"
+        for key, v in TINY.items()
+    ]
+    main(
+        [
+            "fit",
+            "--config",
+            str(config),
+            *tiny,
+            "--data.init_args.crop_size=32",
+            "--data.init_args.frame_size=48",
+            "--data.init_args.batch_size=1",
+            "--data.init_args.num_workers=0",
+            "--data.init_args.train_clips=1",
+            "--data.init_args.val_clips=1",
+            "--trainer.fast_dev_run=1",
+            "--trainer.logger=false",
+            "--trainer.enable_progress_bar=false",
+            f"--trainer.default_root_dir={tmp_path}",
+        ]
+    )

@@ -49,24 +49,24 @@ class ESTINet(DerainModule):
         # a stage-2 checkpoint holds every weight: reloading it must not need the stage-1 file
         self._hparams.pop("init_checkpoint", None)
         self._hparams_initial.pop("init_checkpoint", None)
-        self.sizes: dict[str, Any] = dict(
-            encoder_channels=tuple(encoder_channels),
-            blocks_per_stage=blocks_per_stage,
-            decoder_channels=decoder_channels,
-            fusion_channels=fusion_channels,
-            temporal=temporal,
-            cell_channels=cell_channels,
-            output_gate_channels=output_gate_channels,
-            hidden_channels=hidden_channels,
-            direction_fusion_channels=direction_fusion_channels,
-            conv_channels=conv_channels,
-            estm_window=estm_window,
-            estm_stride=estm_stride,
-            estm_channels=estm_channels,
-            estm_blocks=estm_blocks,
-            estm_growth=estm_growth,
-            init_std=init_std,
-        )
+        self.sizes: dict[str, Any] = {
+            "encoder_channels": tuple(encoder_channels),
+            "blocks_per_stage": blocks_per_stage,
+            "decoder_channels": decoder_channels,
+            "fusion_channels": fusion_channels,
+            "temporal": temporal,
+            "cell_channels": cell_channels,
+            "output_gate_channels": output_gate_channels,
+            "hidden_channels": hidden_channels,
+            "direction_fusion_channels": direction_fusion_channels,
+            "conv_channels": conv_channels,
+            "estm_window": estm_window,
+            "estm_stride": estm_stride,
+            "estm_channels": estm_channels,
+            "estm_blocks": estm_blocks,
+            "estm_growth": estm_growth,
+            "init_std": init_std,
+        }
         self.network = ESTINetNetwork(**self.sizes, use_estm=use_estm)
         self.alpha = alpha
         if init_checkpoint:
@@ -75,7 +75,9 @@ class ESTINet(DerainModule):
     def load_stage1(self, path: str) -> None:
         """Start stage 2 from a stage-1 checkpoint: every SICM and STIM weight must load, ESTM stays new."""
         load_weights(self.network.sicm, path, prefix="network.sicm.", strict=True)
-        load_weights(self.network.temporal, path, prefix="network.temporal.", strict=True)
+        load_weights(
+            self.network.temporal, path, prefix="network.temporal.", strict=True
+        )
 
     def forward(self, rain: Tensor) -> Tensor:
         """B,T,C,H,W rainy -> B,T,C,H,W restored (refined with ESTM, coarse without)."""
