@@ -165,13 +165,13 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
     """A fixed-width table of benchmark rows."""
     header = (
         f"{'model':<16}{'params(M)':>10}{'GFLOP/frame':>13}{'ms/frame':>10}{'spread':>8}"
-        f"{'fps':>8}{'peak MB':>9}{'GFLOP/s':>9}{'matmul':>8}{'ratio':>7}"
+        f"{'fps':>10}{'peak MB':>9}{'GFLOP/s':>9}{'matmul':>8}{'ratio':>7}"
     )
     lines = [header, "-" * len(header)]
     for r in rows:
         lines.append(
             f"{r['model']:<16}{r['params_m']:>10.3f}{r['gflops_per_frame']:>13.2f}{r['latency_ms_per_frame']:>10.1f}"
-            f"{r['latency_spread_ms']:>8.1f}{r['fps']:>8.2f}{r['peak_memory_mb']:>9.0f}{r['achieved_gflops_s']:>9.1f}"
+            f"{r['latency_spread_ms']:>8.1f}{r['fps']:>10.4g}{r['peak_memory_mb']:>9.0f}{r['achieved_gflops_s']:>9.1f}"
             f"{r['matmul_gflops_s']:>8.1f}{r['matmul_ratio']:>7.2f}"
         )
     return "\n".join(lines)
