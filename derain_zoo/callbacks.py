@@ -106,15 +106,17 @@ class Evaluator(L.Callback):
         self.rows, self.mean = summarize(_gather(self.records))
         # NaN is logged too (no ground truth, or a diverged model) so a monitoring checkpoint sees it
         for metric in METRICS:
-            pl_module.log(f"{stage}/{metric}", torch.tensor(self.mean[metric], dtype=torch.float32))
+            # every rank holds the same gathered value; sync_dist only keeps Lightning's DDP bookkeeping quiet
+            pl_module.log(f"{stage}/{metric}", torch.tensor(self.mean[metric], dtype=torch.float32), sync_dist=True)
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._finish(pl_module, "val")
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._finish(pl_module, "test")
+        folder = Path(trainer.log_dir or trainer.default_root_dir)  # a collective under DDP: every rank asks
         if trainer.is_global_zero:
-            self.write(Path(trainer.log_dir or trainer.default_root_dir))
+            self.write(folder)
             print(format_table(self.rows, self.mean))
 
     def write(self, folder: Path) -> None:

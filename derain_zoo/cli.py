@@ -44,9 +44,9 @@ def run_info() -> dict[str, Any]:
 class RunRecord(SaveConfigCallback):
     """Saves the resolved config and, beside it, run_info.json (version, git commit)."""
 
-    def save_config(self, trainer: Any, pl_module: Any, stage: str) -> None:
-        super().save_config(trainer, pl_module, stage)
-        log_dir = trainer.log_dir
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        log_dir = trainer.log_dir  # a collective under DDP: every rank must ask
         if log_dir is not None and trainer.is_global_zero:
             Path(log_dir).mkdir(parents=True, exist_ok=True)
             (Path(log_dir) / "run_info.json").write_text(json.dumps(run_info(), indent=2))
