@@ -6,8 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 os.environ.setdefault("WANDB_MODE", "disabled")
+# the tests' tensors are tiny: one thread avoids paying threading overhead on every small op
+torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 NTURAIN_SAMPLE = (REPO / ".." / "shared" / "data" / "nturain_sample").resolve()

@@ -54,6 +54,10 @@ class DerainModule(L.LightningModule):
         if nonfinite not in ("raise", "skip"):
             raise ValueError(f"nonfinite must be 'raise' or 'skip', got {nonfinite!r}")
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
+        # optimiser/scheduler factories of any model (g_/d_ variants too) are code, not data: keeping
+        # them out of the checkpoint keeps it loadable with weights_only
+        for name in [key for key, value in self.hparams.items() if callable(value)]:
+            del self.hparams[name]
         self.optimizer_factory = optimizer
         self.scheduler_factory = lr_scheduler
         self.chunk_frames = chunk_frames
