@@ -137,7 +137,14 @@ def _benchmark_alias(alias: str, init_args: dict[str, Any], args: argparse.Names
     model = model_registry()[alias](**init_args)
     shape = (1, args.frames, 3, args.size, args.size)
     row = measure(
-        model, shape, args.threads, args.repeats, args.warmup, args.device, getattr(torch, args.dtype), args.matmul_size
+        model,
+        shape,
+        args.threads,
+        args.repeats,
+        args.warmup,
+        args.device,
+        getattr(torch, args.dtype),
+        args.matmul_size,
     )
     return {"model": alias, **row}
 
@@ -183,7 +190,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     target.add_argument("--model", help="model alias (see 'derain-zoo --help')")
     target.add_argument("--all", action="store_true", help="every model of the zoo")
     parser.add_argument(
-        "--init-args", default="{}", help="JSON constructor arguments (with --all: an object keyed by alias)"
+        "--init-args",
+        default="{}",
+        help="JSON constructor arguments (with --all: an object keyed by alias)",
     )
     parser.add_argument("--size", type=int, default=256, help="frame height and width")
     parser.add_argument("--frames", type=int, default=5, help="frames per clip")
@@ -193,11 +202,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     parser.add_argument(
-        "--configs", type=Path, help="folder of <alias>.yaml whose model.init_args build each model (e.g. configs/)"
+        "--configs",
+        type=Path,
+        help="folder of <alias>.yaml whose model.init_args build each model (e.g. configs/)",
     )
-    parser.add_argument("--matmul-size", type=int, default=2048, help="side of the square fp32 matmul reference")
     parser.add_argument(
-        "--in-process", action="store_true", help="skip the fresh process per model (faster; peak memory is shared)"
+        "--matmul-size",
+        type=int,
+        default=2048,
+        help="side of the square fp32 matmul reference",
+    )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="skip the fresh process per model (faster; peak memory is shared)",
     )
     parser.add_argument("--json", type=Path, help="write the rows as a JSON list")
     parser.add_argument("--csv", type=Path, help="write the rows as CSV")

@@ -73,7 +73,10 @@ def run_alias(metrics_file: Path) -> str | None:
             model = (yaml.safe_load(config.read_text()) or {}).get("model") or {}
             path = model.get("class_path", "") if isinstance(model, dict) else ""
             by_path = {class_path(cls): alias for alias, cls in model_registry().items()}
-            return by_path.get(path) or next((a for a, c in model_registry().items() if path.endswith(c.__name__)), None)
+            return by_path.get(path) or next(
+                (a for a, c in model_registry().items() if path.endswith(c.__name__)),
+                None,
+            )
     return None
 
 
@@ -104,8 +107,15 @@ def evaluate(
     for label, spec in models.items():
         folder = workdir / label.replace("/", "_").replace(" ", "_")
         folder.mkdir(parents=True, exist_ok=True)
-        args = ["test", "--config", str(_model_config(spec, folder)), f"--data={data}",
-                f"--trainer.default_root_dir={folder}", "--trainer.logger=false", "--trainer.enable_progress_bar=false"]
+        args = [
+            "test",
+            "--config",
+            str(_model_config(spec, folder)),
+            f"--data={data}",
+            f"--trainer.default_root_dir={folder}",
+            "--trainer.logger=false",
+            "--trainer.enable_progress_bar=false",
+        ]
         if root is not None:
             args.append(f"--data.init_args.root={root}")
         if spec.ckpt is not None:
@@ -179,7 +189,10 @@ def comparison_table(results: Sequence[Result], benchmark: Iterable[Mapping[str,
     cost = {row["model"]: row for row in benchmark}
     rows = []
     for result in results:
-        row: dict[str, Any] = {"model": result.label, "frames": result.mean.get("frames", 0)}
+        row: dict[str, Any] = {
+            "model": result.label,
+            "frames": result.mean.get("frames", 0),
+        }
         row.update({metric: result.mean.get(metric, math.nan) for metric in _metrics(results)})
         figures = cost.get(result.label) or cost.get(result.alias or "", {})
         row.update({name: figures.get(name, math.nan) for name in COST})

@@ -50,7 +50,13 @@ def log_image(logger: Any, key: str, image: np.ndarray, step: int) -> bool:
 class ValidationStrips(L.Callback):
     """Logs rain | derained | clean of the first ``num_clips`` validation clips every ``every_n_epochs``."""
 
-    def __init__(self, every_n_epochs: int = 1, num_clips: int = 4, frame: int | None = None, key: str = "val/strips") -> None:
+    def __init__(
+        self,
+        every_n_epochs: int = 1,
+        num_clips: int = 4,
+        frame: int | None = None,
+        key: str = "val/strips",
+    ) -> None:
         if every_n_epochs < 1 or num_clips < 1:
             raise ValueError(f"every_n_epochs and num_clips must be >= 1, got {every_n_epochs} and {num_clips}")
         self.every_n_epochs = every_n_epochs
@@ -74,7 +80,11 @@ class ValidationStrips(L.Callback):
             return
         output = outputs["output"] if isinstance(outputs, dict) else outputs
         take = self.num_clips - have
-        for key, value in (("rain", batch["rain"]), ("restored", output), ("clean", batch.get("clean"))):
+        for key, value in (
+            ("rain", batch["rain"]),
+            ("restored", output),
+            ("clean", batch.get("clean")),
+        ):
             if value is not None:
                 self._parts.setdefault(key, []).extend(value[:take].detach().cpu())
 

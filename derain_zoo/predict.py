@@ -32,7 +32,7 @@ class OutputExistsError(FileExistsError):
 def to_uint8_frames(video: Tensor) -> Iterator[np.ndarray]:
     """T,C,H,W floats in [0, 1] -> H,W,3 uint8 RGB frames, one at a time to keep memory flat."""
     for frame in video:
-        yield (frame.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+        yield ((frame.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy())
 
 
 def side_by_side(rain: Iterable[np.ndarray], restored: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
@@ -145,5 +145,11 @@ class PredictionWriter(BasePredictionWriter):
             target = self.target(str(name))
             if trainer.world_size > 1 and target.exists() and target.stat().st_mtime >= self._started:
                 continue  # a padding duplicate another rank has already written in this run
-            bar = tqdm(frames, total=prediction.shape[1], desc=f"writing {target.name}", unit="frame", disable=not self.progress)
+            bar = tqdm(
+                frames,
+                total=prediction.shape[1],
+                desc=f"writing {target.name}",
+                unit="frame",
+                disable=not self.progress,
+            )
             self.written.append(write_sequence(target, bar, fps, self.overwrite))

@@ -17,7 +17,20 @@ from derain_zoo.registry import model_registry
 CONF = Path(__file__).resolve().parent / "conf"
 # figures that only count arithmetic: a baseline without convolutions or matmuls has none
 FLOP_FIELDS = {"gflops_per_frame", "achieved_gflops_s", "matmul_ratio"}
-TINY = ["--size", "32", "--frames", "3", "--repeats", "2", "--warmup", "1", "--threads", "1", "--matmul-size", "256"]
+TINY = [
+    "--size",
+    "32",
+    "--frames",
+    "3",
+    "--repeats",
+    "2",
+    "--warmup",
+    "1",
+    "--threads",
+    "1",
+    "--matmul-size",
+    "256",
+]
 
 
 class OneConv(nn.Module):
@@ -46,14 +59,30 @@ def test_benchmark_json_has_every_field_for_every_model(tmp_path):
     torch.manual_seed(0)
     out = tmp_path / "bench.json"
     table = tmp_path / "bench.csv"
-    main(["benchmark", "--all", "--configs", str(CONF), "--in-process", *TINY, "--json", str(out), "--csv", str(table)])
+    main(
+        [
+            "benchmark",
+            "--all",
+            "--configs",
+            str(CONF),
+            "--in-process",
+            *TINY,
+            "--json",
+            str(out),
+            "--csv",
+            str(table),
+        ]
+    )
     rows = json.loads(out.read_text())
     assert [row["model"] for row in rows] == list(model_registry())
     for row in rows:
         params = row["params_m"] > 0
         for field in FIELDS[1:]:
             value = row[field]
-            assert isinstance(value, float) and math.isfinite(value), (row["model"], field)
+            assert isinstance(value, float) and math.isfinite(value), (
+                row["model"],
+                field,
+            )
             if field in FLOP_FIELDS and not params:
                 assert value >= 0, (row["model"], field)
             elif field != "params_m":
@@ -69,7 +98,18 @@ def test_benchmark_json_has_every_field_for_every_model(tmp_path):
 @pytest.mark.slow  # a spawned interpreter re-imports torch and lightning
 def test_benchmark_one_model_in_its_own_process(tmp_path, capsys):
     out = tmp_path / "median.json"
-    main(["benchmark", "--model", "TemporalMedian", "--init-args", '{"window": 3}', *TINY, "--json", str(out)])
+    main(
+        [
+            "benchmark",
+            "--model",
+            "TemporalMedian",
+            "--init-args",
+            '{"window": 3}',
+            *TINY,
+            "--json",
+            str(out),
+        ]
+    )
     (row,) = json.loads(out.read_text())
     assert row["model"] == "temporal_median" and row["peak_memory_mb"] > 0
     assert "temporal_median" in capsys.readouterr().out

@@ -62,20 +62,40 @@ class RecordingLogger(Logger):
 
 
 def _data() -> SyntheticRainDataModule:
-    return SyntheticRainDataModule(frame_size=32, crop_size=16, num_frames=3, batch_size=2, num_workers=0,
-                                   train_clips=2, val_clips=3, test_sequences=1, test_frames=3)
+    return SyntheticRainDataModule(
+        frame_size=32,
+        crop_size=16,
+        num_frames=3,
+        batch_size=2,
+        num_workers=0,
+        train_clips=2,
+        val_clips=3,
+        test_sequences=1,
+        test_frames=3,
+    )
 
 
 def _fit(logger: Logger, callback: ValidationStrips, epochs: int) -> L.Trainer:
     L.seed_everything(0)
-    trainer = L.Trainer(max_epochs=epochs, logger=logger, callbacks=[callback], enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=1)
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        logger=logger,
+        callbacks=[callback],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=1,
+    )
     trainer.fit(TinyConv(), datamodule=_data())
     return trainer
 
 
 def test_strip_puts_rain_derained_clean_side_by_side_one_row_per_clip():
-    rain, restored, clean = torch.zeros(2, 3, 3, 4, 5), torch.full((2, 3, 3, 4, 5), 0.5), torch.ones(2, 3, 3, 4, 5)
+    rain, restored, clean = (
+        torch.zeros(2, 3, 3, 4, 5),
+        torch.full((2, 3, 3, 4, 5), 0.5),
+        torch.ones(2, 3, 3, 4, 5),
+    )
     image = strip(rain, restored, clean)
     assert image.shape == (8, 15, 3) and image.dtype == np.uint8
     assert (image[:, :5] == 0).all() and (image[:, 5:10] == 128).all() and (image[:, 10:] == 255).all()
@@ -87,7 +107,11 @@ def test_image_callback_logs_fixed_clips_every_n_epochs_to_a_recording_logger():
     callback = ValidationStrips(every_n_epochs=2, num_clips=3)
     trainer = _fit(logger, callback, epochs=4)
     # epochs 2 and 4 (counted from one), never during the sanity check
-    assert [step for _, step, _ in logger.images] == callback.logged_steps == [trainer.global_step // 2, trainer.global_step]
+    assert (
+        [step for _, step, _ in logger.images]
+        == callback.logged_steps
+        == [trainer.global_step // 2, trainer.global_step]
+    )
     data = _data()
     data.setup("validate")
     clips = torch.cat([b["rain"] for b in data.val_dataloader()])[:3]
@@ -112,11 +136,24 @@ def test_wandb_config_logs_offline_into_the_run_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
-    main(["validate", "--config", str(REPO / "configs" / "wandb.yaml"), "--model=temporal_median",
-          "--model.init_args.window=3", "--data=synthetic", "--data.init_args.frame_size=32",
-          "--data.init_args.crop_size=16", "--data.init_args.num_frames=3", "--data.init_args.val_clips=2",
-          "--data.init_args.num_workers=0", f"--trainer.logger.init_args.save_dir={tmp_path}",
-          f"--trainer.default_root_dir={tmp_path}", "--trainer.enable_progress_bar=false"])
+    main(
+        [
+            "validate",
+            "--config",
+            str(REPO / "configs" / "wandb.yaml"),
+            "--model=temporal_median",
+            "--model.init_args.window=3",
+            "--data=synthetic",
+            "--data.init_args.frame_size=32",
+            "--data.init_args.crop_size=16",
+            "--data.init_args.num_frames=3",
+            "--data.init_args.val_clips=2",
+            "--data.init_args.num_workers=0",
+            f"--trainer.logger.init_args.save_dir={tmp_path}",
+            f"--trainer.default_root_dir={tmp_path}",
+            "--trainer.enable_progress_bar=false",
+        ]
+    )
     runs = list(tmp_path.rglob("offline-run-*"))
     assert runs, f"no offline wandb run under {tmp_path}"
     assert list(runs[0].glob("run-*.wandb"))

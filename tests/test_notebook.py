@@ -14,7 +14,12 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "compare_models.i
 def test_compare_notebook_executes_and_shows_every_model():
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     start = time.perf_counter()
-    NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    NotebookClient(
+        notebook,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
+    ).execute()
     elapsed = time.perf_counter() - start
     outputs = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.get("outputs", [])]
     assert not [out for out in outputs if out.output_type == "error"]

@@ -18,8 +18,18 @@ QUIET = ["--trainer.logger=false", "--trainer.enable_progress_bar=false"]
 
 
 def _predict(tmp_path: Path, model: str, source: Path, output: Path, *extra: str) -> None:
-    main(["predict", f"--model={model}", "--data=video", f"--data.input={source}", f"--output={output}",
-          f"--trainer.default_root_dir={tmp_path}", *QUIET, *extra])
+    main(
+        [
+            "predict",
+            f"--model={model}",
+            "--data=video",
+            f"--data.input={source}",
+            f"--output={output}",
+            f"--trainer.default_root_dir={tmp_path}",
+            *QUIET,
+            *extra,
+        ]
+    )
 
 
 @pytest.fixture
@@ -53,7 +63,7 @@ def test_predict_video_keeps_frame_count_size_and_fps(tmp_path, small_mp4):
 
 
 def test_side_by_side_puts_rain_left_of_the_derained_frame(tmp_path, small_mp4):
-    source, frames, _ = small_mp4
+    source, _, _ = small_mp4
     output = tmp_path / "pair"
     _predict(tmp_path, "identity", source, output, "--side_by_side")
     rain, _ = video_io.read_frames(source)
@@ -104,7 +114,17 @@ def test_every_model_writes_a_video_of_the_input_size(alias, tmp_path, small_mp4
     model_only = tmp_path / "model.yaml"
     model_only.write_text(yaml.safe_dump({"model": yaml.safe_load((CONF / f"{alias}.yaml").read_text())["model"]}))
     output = tmp_path / f"{alias}.avi"
-    main(["predict", "--config", str(model_only), "--data=video", f"--data.input={source}", f"--output={output}",
-          f"--trainer.default_root_dir={tmp_path}", *QUIET])
+    main(
+        [
+            "predict",
+            "--config",
+            str(model_only),
+            "--data=video",
+            f"--data.input={source}",
+            f"--output={output}",
+            f"--trainer.default_root_dir={tmp_path}",
+            *QUIET,
+        ]
+    )
     restored, out_fps = video_io.read_frames(output)
     assert restored.shape == frames.shape and out_fps == pytest.approx(fps)
