@@ -18,6 +18,8 @@ import torch.nn.functional as F
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
+from derain_zoo.models.components.padding import pad_to_multiple
+
 
 def default_optimizer(params: Any) -> torch.optim.Optimizer:
     """Adam at 1e-4: the learning rate most of the zoo's papers start from."""
@@ -170,19 +172,6 @@ def _check_video(rain: Tensor) -> None:
 
 def _round_up(value: int, multiple: int) -> int:
     return int(math.ceil(value / multiple) * multiple)
-
-
-def pad_to_multiple(video: Tensor, multiple: int) -> Tensor:
-    """Reflect-pad H and W at the bottom/right up to a multiple (replicate when too small to reflect)."""
-    height, width = video.shape[-2:]
-    pad_h, pad_w = _round_up(height, multiple) - height, _round_up(width, multiple) - width
-    if pad_h == 0 and pad_w == 0:
-        return video
-    lead = video.shape[:-3]
-    flat = video.reshape(-1, *video.shape[-3:])
-    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
-    flat = F.pad(flat, (0, pad_w, 0, pad_h), mode=mode)
-    return flat.reshape(*lead, *flat.shape[-3:])
 
 
 def temporal_chunks(frames: int, chunk: int, overlap: int) -> Iterator[tuple[int, int, int, int]]:

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from derain_zoo.models.components.layernorm import LayerNorm2d
+from derain_zoo.models.components.padding import pad_to_multiple
 
 AttentionMode = Literal["dual", "dense", "sparse"]
 FeedForwardKind = Literal["sefn", "gdfn"]
@@ -248,16 +249,6 @@ class Upsample(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """B,C,H,W -> B,C/2,2H,2W."""
         return self.body(x)
-
-
-def pad_to_multiple(x: Tensor, multiple: int) -> Tensor:
-    """Pad H, W at the bottom/right to a multiple: reflect, or replicate when the image is too small."""
-    height, width = x.shape[-2:]
-    pad_h, pad_w = -height % multiple, -width % multiple
-    if pad_h == 0 and pad_w == 0:
-        return x
-    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
-    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
 
 
 class DDSANet(nn.Module):

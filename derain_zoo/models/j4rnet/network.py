@@ -17,29 +17,12 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from derain_zoo.models.components.blocks import residual_stack
+
 
 def conv3x3(in_channels: int, out_channels: int) -> nn.Conv2d:
     """Size-preserving 3x3 convolution, so any frame size works without padding to a multiple."""
     return nn.Conv2d(in_channels, out_channels, 3, padding=1)
-
-
-class ResidualBlock(nn.Module):
-    """conv-ReLU-conv with an identity skip: the unit of the authors' residual extractors."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.conv1 = conv3x3(channels, channels)
-        self.conv2 = conv3x3(channels, channels)
-        self.relu = nn.ReLU(inplace=True)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """B,C,H,W -> B,C,H,W."""
-        return self.conv2(self.relu(self.conv1(x))).add_(x)  # in place: saves a full-size allocation
-
-
-def residual_stack(channels: int, blocks: int) -> nn.Sequential:
-    """``blocks`` residual blocks in a row (identity when 0)."""
-    return nn.Sequential(*(ResidualBlock(channels) for _ in range(blocks)))
 
 
 class DetectionNet(nn.Module):

@@ -14,6 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from derain_zoo.models.components.blocks import ResidualBlock
+from derain_zoo.models.components.padding import pad_to_multiple
+
 
 def patch_attention(query: Tensor, key: Tensor, value: Tensor, grid: int) -> Tensor:
     """Scaled dot-product attention between the non-overlapping patches of B,C,H,W maps.
@@ -102,22 +105,6 @@ class TransformerBlock(nn.Module):
         return x + self.feed_forward(x)
 
 
-class ResidualBlock(nn.Module):
-    """conv3x3-ReLU-conv3x3 plus identity: the paper's feature-extraction residual block."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(channels, channels, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(channels, channels, 3, padding=1),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        """B,C,H,W -> B,C,H,W."""
-        return x + self.body(x)
-
-
 class RainTRNNet(nn.Module):
     """Recurrent generator x_t = F(y_t, x_{t-1}), x_0 = 0, restoring every frame of a clip.
 
@@ -180,21 +167,10 @@ class RainTRNNet(nn.Module):
     def forward(self, rain: Tensor) -> Tensor:
         """B,T,C,H,W rainy clip -> B,T,C,H,W restored clip, frame by frame from x_0 = 0."""
         height, width = rain.shape[-2:]
-        padded = _pad_clip(rain, self.multiple)
+        padded = pad_to_multiple(rain, self.multiple, mode="replicate")
         previous = torch.zeros_like(padded[:, 0])
         outputs = []
         for t in range(padded.shape[1]):
             previous = self.step(padded[:, t], previous)
             outputs.append(previous)
         return torch.stack(outputs, dim=1)[..., :height, :width]
-
-
-def _pad_clip(clip: Tensor, multiple: int) -> Tensor:
-    """Replicate-pad H, W of a B,T,C,H,W clip at the bottom/right up to a multiple (works at any size)."""
-    height, width = clip.shape[-2:]
-    pad_h, pad_w = -height % multiple, -width % multiple
-    if not (pad_h or pad_w):
-        return clip
-    batch, frames = clip.shape[:2]
-    flat = F.pad(clip.flatten(0, 1), (0, pad_w, 0, pad_h), mode="replicate")
-    return flat.unflatten(0, (batch, frames))

@@ -20,7 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from derain_zoo.models.components.blocks import ResidualBlock
 from derain_zoo.models.components.convlstm import ConvLSTMCell, LSTMState
+from derain_zoo.models.components.padding import pad_to_multiple
 from derain_zoo.models.components.temporal import window_indices
 
 WINDOW = 5  # the encoder's four temporal convolutions reduce exactly 5 frames to 1
@@ -30,21 +32,6 @@ SLOPE = 0.2  # LeakyReLU slope of the authors' code
 def lrelu(x: Tensor) -> Tensor:
     """The one activation of the generator, in place: it is only applied to fresh conv outputs."""
     return F.leaky_relu(x, SLOPE, inplace=True)
-
-
-class ResidualBlock(nn.Module):
-    """conv-LeakyReLU-conv plus identity; ``groups`` keeps frames apart when they are stacked in channels."""
-
-    def __init__(self, channels: int, groups: int = 1) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, groups=groups)
-        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, groups=groups)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """B,C,H,W -> B,C,H,W."""
-        return self.conv2(lrelu(self.conv1(x))).add_(
-            x
-        )  # in place: saves one full-size buffer
 
 
 class TemporalConv(nn.Module):
@@ -113,7 +100,7 @@ class MultiFrameEncoder(nn.Module):
         self.head = nn.Conv2d(
             WINDOW * in_channels, WINDOW * nf, 3, padding=1, groups=WINDOW
         )
-        self.head_res = ResidualBlock(WINDOW * nf, groups=WINDOW)
+        self.head_res = ResidualBlock(WINDOW * nf, SLOPE, groups=WINDOW)
         # (in, out, stride) of the four temporal steps; frames left after step k: WINDOW - 1 - k
         plan = [
             (nf, 2 * nf, 2),
@@ -125,7 +112,7 @@ class MultiFrameEncoder(nn.Module):
             TemporalConv(cin, cout, stride) for cin, cout, stride in plan
         )
         self.temporal_res = nn.ModuleList(
-            ResidualBlock(cout * (WINDOW - 1 - k), groups=WINDOW - 1 - k)
+            ResidualBlock(cout * (WINDOW - 1 - k), SLOPE, groups=WINDOW - 1 - k)
             for k, (_, cout, _) in enumerate(plan)
         )
 
@@ -154,12 +141,12 @@ class RecurrentDecoder(nn.Module):
         out_bias: float | None = None,
     ) -> None:
         super().__init__()
-        self.blocks = nn.Sequential(*(ResidualBlock(4 * nf) for _ in range(blocks)))
+        self.blocks = nn.Sequential(*(ResidualBlock(4 * nf, SLOPE) for _ in range(blocks)))
         self.lstm = ConvLSTMCell(4 * nf, 4 * nf)
         self.up_half = UpsampleConv(4 * nf, 2 * nf)
-        self.res_half = ResidualBlock(2 * nf)
+        self.res_half = ResidualBlock(2 * nf, SLOPE)
         self.up_full = UpsampleConv(2 * nf, nf)
-        self.res_full = ResidualBlock(nf)
+        self.res_full = ResidualBlock(nf, SLOPE)
         self.fuse = nn.Conv2d(nf, nf, 3, padding=1)
         self.out1 = nn.Conv2d(nf, nf, 3, padding=1)
         self.out2 = nn.Conv2d(nf, out_channels, 1)
@@ -297,7 +284,7 @@ class RMFDNet(nn.Module):
     def decompose(self, rain: Tensor) -> RMFDOutput:
         """Run all three nets over the clip (recurrent in time) and return every estimated layer."""
         height, width = rain.shape[-2:]
-        rain = pad_to_multiple(rain, self.spatial_multiple)
+        rain = pad_to_multiple(rain, self.spatial_multiple, mode="replicate")
         windows = rain[
             :, window_indices(rain.shape[1], WINDOW, rain.device)
         ]  # B,T,5,C,H,W
@@ -341,13 +328,3 @@ class RMFDNet(nn.Module):
                 for name, values in layers.items()
             }
         )
-
-
-def pad_to_multiple(video: Tensor, multiple: int) -> Tensor:
-    """Replicate-pad H, W of a B,T,C,H,W clip at the bottom/right up to a multiple (works for any size)."""
-    height, width = video.shape[-2:]
-    pad_h, pad_w = -height % multiple, -width % multiple
-    if pad_h == 0 and pad_w == 0:
-        return video
-    flat = F.pad(video.flatten(0, 1), (0, pad_w, 0, pad_h), mode="replicate")
-    return flat.view(*video.shape[:2], *flat.shape[1:])
