@@ -52,11 +52,16 @@ def calculate_psnr(output: Tensor, target: Tensor, crop_border: int = 0, test_y_
     return 10.0 * torch.log10(255.0**2 / mse)
 
 
-def _gaussian_window(size: int = 11, sigma: float = 1.5, dtype: torch.dtype = torch.float64) -> Tensor:
+def _gaussian_1d(size: int = 11, sigma: float = 1.5, dtype: torch.dtype = torch.float64) -> Tensor:
     coords = torch.arange(size, dtype=dtype) - (size - 1) / 2
     g = torch.exp(-(coords**2) / (2 * sigma**2))
-    g = g / g.sum()
-    return torch.outer(g, g)
+    return g / g.sum()
+
+
+def _gaussian_filter_valid(maps: Tensor) -> Tensor:
+    """Valid-region 11x11 Gaussian (sigma 1.5) of N,1,H,W maps as two 1-D passes (same result, ~5x cheaper)."""
+    g = _gaussian_1d(dtype=maps.dtype).to(maps.device)
+    return F.conv2d(F.conv2d(maps, g.view(1, 1, 1, -1)), g.view(1, 1, -1, 1))
 
 
 def calculate_ssim(output: Tensor, target: Tensor, crop_border: int = 0, test_y_channel: bool = False) -> Tensor:
@@ -67,11 +72,11 @@ def calculate_ssim(output: Tensor, target: Tensor, crop_border: int = 0, test_y_
         raise ValueError(f"SSIM needs images of at least 11x11 pixels, got {height}x{width}")
     a = a.reshape(-1, 1, height, width)
     b = b.reshape(-1, 1, height, width)
-    window = _gaussian_window(dtype=a.dtype).to(a.device)[None, None]
-    mu_a, mu_b = F.conv2d(a, window), F.conv2d(b, window)
-    var_a = F.conv2d(a * a, window) - mu_a**2
-    var_b = F.conv2d(b * b, window) - mu_b**2
-    cov = F.conv2d(a * b, window) - mu_a * mu_b
+    n = a.shape[0]
+    # one filtering pass over the five maps SSIM needs
+    filtered = _gaussian_filter_valid(torch.cat([a, b, a * a, b * b, a * b]))
+    mu_a, mu_b, aa, bb, ab = filtered.split(n)
+    var_a, var_b, cov = aa - mu_a**2, bb - mu_b**2, ab - mu_a * mu_b
     ssim_map = ((2 * mu_a * mu_b + _C1) * (2 * cov + _C2)) / ((mu_a**2 + mu_b**2 + _C1) * (var_a + var_b + _C2))
     per_channel = ssim_map.mean(dim=(-2, -1)).reshape(*lead, channels)
     return per_channel.mean(dim=-1)
