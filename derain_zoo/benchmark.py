@@ -60,6 +60,23 @@ def count_flops(model: nn.Module, clip: torch.Tensor) -> int:
     return counter.get_total_flops()
 
 
+def inference_parameters(model: nn.Module, clip: torch.Tensor) -> int:
+    """Parameters of the layers a forward actually runs (a GAN's critic is not part of inference)."""
+    called: set[int] = set()
+    hooks = [
+        module.register_forward_pre_hook(lambda m, _: called.add(id(m)))
+        for module in model.modules()
+        if any(True for _ in module.parameters(recurse=False))
+    ]
+    try:
+        with torch.no_grad():
+            model(clip)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return sum(p.numel() for m in model.modules() if id(m) in called for p in m.parameters(recurse=False))
+
+
 def _sync(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -111,7 +128,7 @@ def measure(
     matmul = max(matmul_before, matmul_rate(matmul_size, device=device))
     achieved = flops / frames / per_frame / 1e9
     return {
-        "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
+        "params_m": inference_parameters(model, clip) / 1e6,
         "gflops_per_frame": flops / frames / 1e9,
         "latency_ms_per_frame": per_frame * 1e3,
         "latency_spread_ms": (max(times) - min(times)) / frames * 1e3,
