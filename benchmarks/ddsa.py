@@ -15,7 +15,7 @@ import json
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from derain_zoo.benchmark import measure
+from derain_zoo.benchmark import add_protocol_arguments, measure
 from derain_zoo.models.ddsa import DDSA
 
 
@@ -38,16 +38,13 @@ def component_gflops(model: DDSA, clip: torch.Tensor) -> dict[str, float]:
 def main() -> None:
     """Build the paper-size network in eval mode and print its figures as JSON."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--frames", type=int, default=5)
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
+    add_protocol_arguments(parser)
     parser.add_argument("--init-args", default="{}", help="JSON constructor arguments, e.g. an ablation")
     args = parser.parse_args()
     torch.manual_seed(0)
     model = DDSA(**json.loads(args.init_args)).eval()
     shape = (1, args.frames, 3, args.size, args.size)
-    figures = measure(model, shape, threads=args.threads, repeats=args.repeats, warmup=1)
+    figures = measure(model, shape, threads=args.threads, repeats=args.repeats, warmup=args.warmup)
     figures["gflops_per_frame_by_component"] = component_gflops(model, torch.rand(1, 1, 3, args.size, args.size))
     print(json.dumps({"model": "ddsa", "input": list(shape), **figures}, indent=2))
 

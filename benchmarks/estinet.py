@@ -14,7 +14,7 @@ import json
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from derain_zoo.benchmark import measure
+from derain_zoo.benchmark import add_protocol_arguments, measure
 from derain_zoo.models.estinet import ESTINetNetwork
 
 
@@ -33,10 +33,7 @@ def component_gflops(network: ESTINetNetwork, clip: torch.Tensor) -> dict[str, f
 def main() -> None:
     """Build the paper-size network in eval mode and print its figures as JSON."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--frames", type=int, default=5)
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
+    add_protocol_arguments(parser, repeats=3)
     parser.add_argument("--estm-stride", type=int, default=5)
     parser.add_argument(
         "--stage", type=int, default=2, choices=[1, 2], help="1 = SICM + STIM only"
@@ -48,7 +45,7 @@ def main() -> None:
     ).eval()
     shape = (1, args.frames, 3, args.size, args.size)
     figures = measure(
-        network, shape, threads=args.threads, repeats=args.repeats, warmup=1
+        network, shape, threads=args.threads, repeats=args.repeats, warmup=args.warmup
     )
     split = component_gflops(network, torch.rand(*shape))
     figures["gflops_per_frame_by_module"] = split

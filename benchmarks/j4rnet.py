@@ -13,7 +13,7 @@ import json
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from derain_zoo.benchmark import measure
+from derain_zoo.benchmark import add_protocol_arguments, measure
 from derain_zoo.models.j4rnet import J4RNetwork
 
 
@@ -38,16 +38,13 @@ def component_gflops(network: J4RNetwork, clip: torch.Tensor) -> dict[str, float
 def main() -> None:
     """Build the paper-size network in eval mode and print its figures as JSON."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--frames", type=int, default=9)
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
+    add_protocol_arguments(parser, frames=9)
     parser.add_argument("--phase", type=int, default=2, choices=[1, 2])
     args = parser.parse_args()
     torch.manual_seed(0)
     network = J4RNetwork(recurrent=args.phase == 2).eval()
     shape = (1, args.frames, 3, args.size, args.size)
-    figures = measure(network, shape, threads=args.threads, repeats=args.repeats, warmup=1)
+    figures = measure(network, shape, threads=args.threads, repeats=args.repeats, warmup=args.warmup)
     figures["gflops_per_frame_by_component"] = component_gflops(network, torch.rand(*shape))
     print(
         json.dumps(

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from derain_zoo.benchmark import measure
+from derain_zoo.benchmark import add_protocol_arguments, measure
 from derain_zoo.models.raintrn import RainTRN, RainTRNNet
 
 
@@ -53,11 +53,7 @@ def restore_hd(frames: int, threads: int) -> dict[str, Any]:
 def main() -> None:
     """Build the paper-size network in eval mode and print its figures as JSON."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--frames", type=int, default=5)
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=1)
+    add_protocol_arguments(parser)
     parser.add_argument("--restore-hd", action="store_true", help="only: restore --frames 1080p frames by tiles")
     args = parser.parse_args()
     torch.manual_seed(0)

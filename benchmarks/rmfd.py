@@ -14,7 +14,7 @@ import json
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from derain_zoo.benchmark import measure
+from derain_zoo.benchmark import add_protocol_arguments, measure
 from derain_zoo.models.rmfd.network import MultiFrameNet, RMFDNet
 
 
@@ -50,11 +50,7 @@ def authors_layout(nf: int, blocks: int) -> RMFDNet:
 def main() -> None:
     """Print the benchmark row and the FLOP comparison as JSON."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--frames", type=int, default=5)
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=1)
+    add_protocol_arguments(parser)
     parser.add_argument("--nf", type=int, default=32)
     parser.add_argument("--blocks", type=int, default=5)
     args = parser.parse_args()

@@ -203,6 +203,15 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def add_protocol_arguments(parser: argparse.ArgumentParser, frames: int = 5, repeats: int = 5) -> None:
+    """The protocol options every benchmark shares (the CLI's and the per-model scripts')."""
+    parser.add_argument("--size", type=int, default=256, help="frame height and width")
+    parser.add_argument("--frames", type=int, default=frames, help="frames per clip")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=repeats)
+    parser.add_argument("--warmup", type=int, default=1)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``derain-zoo benchmark``."""
     target = parser.add_mutually_exclusive_group(required=True)
@@ -213,11 +222,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="{}",
         help="JSON constructor arguments (with --all: an object keyed by alias)",
     )
-    parser.add_argument("--size", type=int, default=256, help="frame height and width")
-    parser.add_argument("--frames", type=int, default=5, help="frames per clip")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=1)
+    add_protocol_arguments(parser)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     parser.add_argument(
