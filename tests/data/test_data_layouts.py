@@ -19,7 +19,7 @@ from derain_zoo.data import (
     VideoDataModule,
     video_io,
 )
-from tests.data.tree import NTURAIN_SAMPLE, RAIN_OFFSET, clean_frame
+from tests.data.tree import RAIN_OFFSET, clean_frame
 
 SMALL = {"num_frames": 3, "crop_size": 16, "batch_size": 2, "num_workers": 0, "val_fraction": 0.34}
 
@@ -63,9 +63,8 @@ def test_nturain_test_yields_whole_sequences_and_predict_the_real_rain(nturain_r
     assert real["name"] == ["ra1_Rain"] and "clean" not in real and real["rain"].shape[1] == 4
 
 
-@pytest.mark.skipif(not NTURAIN_SAMPLE.is_dir(), reason="shared NTURain sample not present")
-def test_real_nturain_sample_pairs_a1_rain_with_a1_gt_frame_by_frame() -> None:
-    dm = NTURainDataModule(root=str(NTURAIN_SAMPLE), num_workers=0)
+def test_real_nturain_sample_pairs_a1_rain_with_a1_gt_frame_by_frame(nturain_sample: Path) -> None:
+    dm = NTURainDataModule(root=str(nturain_sample), num_workers=0)
     dm.setup("test")
     batch = first(dm.test_dataloader())
     assert batch["name"] == ["a1_Rain"] and batch["rain"].shape == (1, 8, 3, 480, 640)
@@ -77,9 +76,8 @@ def test_real_nturain_sample_pairs_a1_rain_with_a1_gt_frame_by_frame() -> None:
     assert (psnr[1:] > shifted).all()
 
 
-@pytest.mark.skipif(not NTURAIN_SAMPLE.is_dir(), reason="shared NTURain sample not present")
-def test_real_nturain_sample_real_rain_yields_rain_without_clean() -> None:
-    dm = NTURainDataModule(root=str(NTURAIN_SAMPLE), num_workers=0)
+def test_real_nturain_sample_real_rain_yields_rain_without_clean(nturain_sample: Path) -> None:
+    dm = NTURainDataModule(root=str(nturain_sample), num_workers=0)
     batch = first(dm.predict_dataloader())
     assert batch["name"] == ["ra1_Rain"] and "clean" not in batch
     assert batch["rain"].shape[:2] == (1, 16) and 0 <= batch["rain"].min() and batch["rain"].max() <= 1
