@@ -58,6 +58,20 @@ def test_resume_continues_exactly_like_an_unbroken_run(alias, tmp_path):
     assert counters[0]["epoch"] == counters[1]["epoch"]
 
 
+def test_resume_from_a_mid_epoch_checkpoint_continues_the_data_stream_exactly(tmp_path):
+    every_3_steps = ["--checkpoint.every_n_train_steps=3", "--checkpoint.save_top_k=-1", "--checkpoint.monitor=null",
+                     "--checkpoint.filename=s{step}"]
+    common = ["--trainer.max_steps=6", "--trainer.limit_val_batches=0", "--data.train_clips=8"]  # 4 batches/epoch
+    _fit("j4rnet", tmp_path / "straight", *common, *every_3_steps)
+    mid_epoch = tmp_path / "straight" / "checkpoints" / "s3.ckpt"
+    assert torch.load(mid_epoch, weights_only=True)["SyntheticRainDataModule"] == {"train_batches_done": 3}
+    _fit("j4rnet", tmp_path / "resumed", *common, f"--ckpt_path={mid_epoch}")
+    straight = _weights(tmp_path / "straight" / "checkpoints" / "last.ckpt")
+    resumed = _weights(tmp_path / "resumed" / "checkpoints" / "last.ckpt")
+    for key in straight:
+        assert torch.equal(straight[key], resumed[key]), key
+
+
 def test_fit_resumes_from_last(tmp_path):
     _fit("j4rnet", tmp_path, "--trainer.max_epochs=1", "--trainer.limit_val_batches=0")
     cli = _fit("j4rnet", tmp_path, "--trainer.max_epochs=2", "--ckpt_path=last", "--trainer.limit_val_batches=0")

@@ -37,6 +37,7 @@ class EpochSampler(Sampler):
 
     def __init__(self, size: int, seed: int, shuffle: bool = True) -> None:
         self.size, self.seed, self.shuffle, self.epoch = size, seed, shuffle, 0
+        self.start = 0  # items of this epoch already consumed before a mid-epoch resume
 
     def set_epoch(self, epoch: int) -> None:
         """Select the clip stream of this epoch."""
@@ -49,7 +50,8 @@ class EpochSampler(Sampler):
         order = (
             np.random.default_rng([self.seed, self.epoch]).permutation(self.size) if self.shuffle else range(self.size)
         )
-        return iter([(self.epoch, int(i)) for i in order])
+        start, self.start = self.start, 0
+        return iter([(self.epoch, int(i)) for i in list(order)[start:]])
 
 
 class VideoDerainDataModule(LightningDataModule, ABC):
@@ -106,6 +108,7 @@ class VideoDerainDataModule(LightningDataModule, ABC):
         self.datasets: dict[str, Dataset] = {}
         self.sampler: EpochSampler | None = None
         self.epoch = 0
+        self.resume_batches = 0
 
     @abstractmethod
     def build_dataset(self, split: str) -> Dataset:
@@ -126,6 +129,20 @@ class VideoDerainDataModule(LightningDataModule, ABC):
             return ds.SequenceDataset(ds.input_sequences(self.input, self.cache))
         return self.build_dataset(split)
 
+    def state_dict(self) -> dict[str, Any]:
+        """How far into its epoch the training stream is, saved in every checkpoint."""
+        trainer = self.trainer
+        done = 0
+        if trainer is not None and trainer.training and trainer.world_size == 1:
+            done = trainer.fit_loop.epoch_loop.batch_progress.current.ready
+            if done >= trainer.num_training_batches:  # an end-of-epoch checkpoint: the next epoch starts fresh
+                done = 0
+        return {"train_batches_done": int(done)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Resume the training stream where a mid-epoch checkpoint left it."""
+        self.resume_batches = int(state_dict.get("train_batches_done", 0))
+
     def set_epoch(self, epoch: int) -> None:
         """Choose the training clip stream (the loader also follows ``trainer.current_epoch``)."""
         self.epoch = epoch
@@ -143,6 +160,8 @@ class VideoDerainDataModule(LightningDataModule, ABC):
         data = self.dataset("train")
         self.sampler = EpochSampler(len(data), self.seed)
         self.set_epoch(self.trainer.current_epoch if self.trainer is not None else self.epoch)
+        # a mid-epoch resume continues with the clips the interrupted run had not drawn yet
+        self.sampler.start, self.resume_batches = self.resume_batches * self.batch_size, 0
         return self._loader(data, self.batch_size, sampler=self.sampler, drop_last=len(data) >= 2 * self.batch_size)
 
     def val_dataloader(self) -> DataLoader:
