@@ -9,6 +9,7 @@ transparent frame would have no defined background).
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -81,6 +82,71 @@ def iter_video(path: str | Path) -> Iterator[np.ndarray]:
         capture.release()
 
 
+def count_frames(path: str | Path) -> int:
+    """Exact number of frames of a video, counted by demuxing it (container headers may only estimate it)."""
+    capture = _open_video(path)
+    count = 0
+    try:
+        while capture.grab():
+            count += 1
+    finally:
+        capture.release()
+    if count == 0:
+        raise ValueError(f"empty sequence: {path} holds no decodable frames")
+    return count
+
+
+class ForwardVideoReader:
+    """Frame access into a video file that is cheap when reads move forward, in bounded memory.
+
+    Test and predict read a long video window by window, each window overlapping the previous one
+    by a few context frames: the capture stays open between reads, skipped frames are only
+    grabbed, and the last ``history`` frames are kept so an overlap is served from memory. A read
+    behind that history reopens the file (correct, only slower).
+    """
+
+    def __init__(self, path: str | Path, history: int = 8) -> None:
+        self.path = Path(path)
+        self.history = max(1, history)
+        self.frames_decoded = 0
+        self._recent: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._capture: cv2.VideoCapture | None = None
+        self._next = 0
+
+    def read(self, index: int) -> np.ndarray:
+        """Frame ``index`` (RGB uint8); an index past the end raises IndexError naming the file."""
+        if index in self._recent:
+            return self._recent[index]
+        if self._capture is None or index < self._next:
+            self._reopen()
+        assert self._capture is not None
+        while self._next < index:
+            if not self._capture.grab():
+                raise IndexError(f"{self.path} has no frame {index}: it ends after {self._next} frames")
+            self._next += 1
+        ok, frame = self._capture.read()
+        if not ok:
+            raise IndexError(f"{self.path} has no frame {index}: it ends after {self._next} frames")
+        self._next += 1
+        self.frames_decoded += 1
+        rgb = np.ascontiguousarray(frame[:, :, ::-1])
+        self._recent[index] = rgb
+        while len(self._recent) > self.history:
+            self._recent.popitem(last=False)
+        return rgb
+
+    def _reopen(self) -> None:
+        self.close()
+        self._capture = _open_video(self.path)
+        self._next = 0
+
+    def close(self) -> None:
+        """Release the capture (the next read reopens it)."""
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
+
+
 def video_fps(path: str | Path) -> float:
     """Frame rate stored in a video file (DEFAULT_FPS when the container does not say)."""
     capture = _open_video(path)
@@ -137,22 +203,48 @@ def write_frames(folder: str | Path, frames: Iterable[np.ndarray], start: int = 
     return written
 
 
+class VideoFileWriter:
+    """Append RGB uint8 frames to a video file (mp4v for .mp4/.mov/.m4v, MJPG for .avi), one at a time.
+
+    The encoder opens at the first frame, which fixes the size; frames arrive as they are restored,
+    so a long video never has to be held in memory to be written.
+    """
+
+    def __init__(self, path: str | Path, fps: float) -> None:
+        self.path = Path(path)
+        self.fps = float(fps)
+        self.frames = 0
+        self._writer: cv2.VideoWriter | None = None
+
+    def write(self, frame: np.ndarray) -> None:
+        """Encode one H,W,3 RGB uint8 frame."""
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            codec = "MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"
+            height, width = frame.shape[:2]
+            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*codec), self.fps, (width, height))
+            if not self._writer.isOpened():
+                raise OSError(f"could not open {self.path} for writing (codec {codec})")
+        self._writer.write(np.ascontiguousarray(frame[:, :, ::-1]))
+        self.frames += 1
+
+    def close(self) -> None:
+        """Finish the file; a video without frames is an error."""
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+        elif self.frames == 0:
+            raise ValueError(f"no frames to write to {self.path}")
+
+
 def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float) -> None:
     """Write RGB uint8 frames to a video file (mp4v for .mp4/.mov/.m4v, MJPG for .avi)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    codec = "MJPG" if path.suffix.lower() == ".avi" else "mp4v"
-    writer = None
+    writer = VideoFileWriter(path, fps)
     try:
         for frame in frames:
-            if writer is None:
-                height, width = frame.shape[:2]
-                writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), float(fps), (width, height))
-                if not writer.isOpened():
-                    raise OSError(f"could not open {path} for writing (codec {codec})")
-            writer.write(np.ascontiguousarray(frame[:, :, ::-1]))
+            writer.write(frame)
     finally:
-        if writer is not None:
-            writer.release()
-    if writer is None:
+        if writer.frames:
+            writer.close()
+    if writer.frames == 0:
         raise ValueError(f"no frames to write to {path}")
