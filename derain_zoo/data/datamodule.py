@@ -1,7 +1,8 @@
 """``VideoDerainDataModule``: one LightningDataModule for every model, with one subclass per layout.
 
-Train and validation loaders yield clips of ``num_frames``; test and predict loaders yield one
-whole sequence per batch (the model's base class chunks it). ``input`` overrides what predict
+Train and validation loaders yield clips of ``num_frames``; test and predict loaders yield whole
+sequences in order, one model chunk (with its context frames) per batch, so memory does not grow
+with the length of a video. ``input`` overrides what predict
 reads, whatever the subclass, so ``derain-zoo predict --data.input=my.mp4`` works with the
 default data module.
 """
@@ -126,7 +127,7 @@ class VideoDerainDataModule(LightningDataModule, ABC):
     def _build(self, split: str) -> Dataset:
         """``input`` wins for predict; everything else comes from the subclass."""
         if split == "predict" and self.input is not None:
-            return ds.SequenceDataset(ds.input_sequences(self.input, self.cache))
+            return ds.SequenceDataset(ds.input_sequences(self.input, self.cache), ("rain",))
         return self.build_dataset(split)
 
     def state_dict(self) -> dict[str, Any]:
@@ -169,12 +170,27 @@ class VideoDerainDataModule(LightningDataModule, ABC):
         return self._loader(self.dataset("val"), self.batch_size)
 
     def test_dataloader(self) -> DataLoader:
-        """One whole sequence per batch."""
-        return self._loader(self.dataset("test"), 1, collate_fn=ds.collate_sequence)
+        """Whole sequences, in order, one model chunk per batch (see ``inference_view``)."""
+        return self._loader(self.inference_view(self.dataset("test")), 1, collate_fn=ds.collate_sequence)
 
     def predict_dataloader(self) -> DataLoader:
-        """One whole sequence per batch: ``input`` if given, else the subclass's predict split."""
-        return self._loader(self.dataset("predict"), 1, collate_fn=ds.collate_sequence)
+        """Like test: ``input`` if given, else the subclass's predict split."""
+        return self._loader(self.inference_view(self.dataset("predict")), 1, collate_fn=ds.collate_sequence)
+
+    def inference_view(self, data: Dataset) -> Dataset:
+        """Sequences on disk cut into the attached model's chunks, so memory stays bounded on long videos.
+
+        Each batch holds ``chunk_frames`` frames to restore plus ``chunk_overlap`` context frames on
+        each side: exactly what the model's ``restore_sequence`` would cut the whole sequence into,
+        so the result is the same as restoring it in one batch. Without a model (a loader built
+        outside a Trainer) sequences come whole. Synthetic test sequences are generated in memory
+        at their configured size and always come whole.
+        """
+        model = self.trainer.lightning_module if self.trainer is not None else None
+        frames = getattr(model, "chunk_frames", None)
+        if not isinstance(data, ds.SequenceDataset) or frames is None:
+            return data
+        return data.segments(frames, getattr(model, "chunk_overlap", 0))
 
     def _loader(self, data: Dataset, batch_size: int, **kwargs: Any) -> DataLoader:
         """A DataLoader with this module's workers; workers persist so a frame cache survives epochs."""
@@ -279,7 +295,7 @@ class SequenceDataModule(VideoDerainDataModule):
             ds.check_first_frames(sequences, self.crop_size)
             augment = self.augment() if split == "train" else None
             return ds.ClipDataset(sequences, self.num_frames, self.frame_stride, self.crop_size, augment, self.seed)
-        return ds.SequenceDataset(sequences, ("rain", "index", "name", "fps") if split == "predict" else None)
+        return ds.SequenceDataset(sequences, ("rain",) if split == "predict" else ("rain", "clean"))
 
     def require_root(self, layout: str) -> Path:
         """The root as a Path, or the DatasetNotFoundError that says what to pass."""

@@ -32,7 +32,12 @@ class DatasetNotFoundError(FileNotFoundError):
 
 
 class FrameSource:
-    """The frames of one folder (read on demand, optionally cached) or one video file (decoded once)."""
+    """The frames of one folder (read on demand, optionally cached) or one video file.
+
+    A video is decoded whole on first use for training, where clips are drawn at random and random
+    access into compressed video is too slow to repeat. Test and predict read forward window by
+    window, so ``stream()`` switches a video to a ``ForwardVideoReader`` that holds only a few frames.
+    """
 
     def __init__(self, path: str | Path, cache: bool = False, frames: list[Path] | None = None) -> None:
         self.path = Path(path)
@@ -41,13 +46,26 @@ class FrameSource:
         self._frames: list[Path] | None = frames
         self._decoded: dict[int, np.ndarray] = {}
         self._video: np.ndarray | None = None
+        self._length: int | None = None
+        self._history: int | None = None
+        self._reader: video_io.ForwardVideoReader | None = None
         if frames is None and video_io.is_video(self.path):
             self.fps = video_io.video_fps(self.path)
         elif frames is None:
             self._frames = video_io.list_frames(self.path)
 
     def __len__(self) -> int:
-        return len(self._frames) if self._frames is not None else len(self._load_video())
+        if self._frames is not None:
+            return len(self._frames)
+        if self._video is not None:
+            return len(self._video)
+        if self._length is None:
+            self._length = video_io.count_frames(self.path)  # counting keeps memory flat; decoding would not
+        return self._length
+
+    def stream(self, history: int) -> None:
+        """Read a video forward in bounded memory, keeping the last ``history`` frames for overlaps."""
+        self._history = history
 
     def stems(self) -> list[str] | None:
         """Frame file names without suffix (None for a video), used to pair rain with ground truth."""
@@ -60,13 +78,21 @@ class FrameSource:
     def read(self, index: int) -> np.ndarray:
         """One RGB frame H,W,3 (uint8 or uint16)."""
         if self._frames is None:
-            return self._load_video()[index]
+            return self._read_video(index)
         if index in self._decoded:
             return self._decoded[index]
         frame = video_io.read_image(self._frames[index])
         if self.cache:
             self._decoded[index] = frame
         return frame
+
+    def _read_video(self, index: int) -> np.ndarray:
+        """From the streaming reader when ``stream()`` was called, else from the whole decoded video."""
+        if self._history is None or self._video is not None:
+            return self._load_video()[index]
+        if self._reader is None:
+            self._reader = video_io.ForwardVideoReader(self.path, self._history)
+        return self._reader.read(index)
 
     def _load_video(self) -> np.ndarray:
         """Decode the whole video once: random access into compressed video is too slow to repeat."""
@@ -75,10 +101,11 @@ class FrameSource:
         return self._video
 
     def __getstate__(self) -> dict[str, Any]:
-        """Do not ship decoded frames to worker processes; each worker fills its own cache."""
+        """Do not ship decoded frames or an open capture to worker processes; each worker opens its own."""
         state = dict(self.__dict__)
         state["_decoded"] = {}
         state["_video"] = None
+        state["_reader"] = None
         return state
 
 
@@ -124,10 +151,11 @@ class Sequence:
                 )
 
     def read(
-        self, positions: list[int], min_size: int | None = None, keys: tuple[str, ...] | None = None
+        self, positions: list[int] | range, min_size: int | None = None, keys: tuple[str, ...] | None = None
     ) -> dict[str, Tensor]:
         """Frames at the given positions as T,C,H,W tensors (uint8, or float for 16-bit files)."""
         sources = {k: v for k, v in self.sources().items() if keys is None or k in keys or k == "rain"}
+        positions = list(positions)
         frames = {key: [source.read(self.start + p) for p in positions] for key, source in sources.items()}
         sample = {}
         for key, stack in frames.items():
@@ -219,7 +247,10 @@ class ClipDataset(Dataset):
 
 
 class SequenceDataset(Dataset):
-    """Whole sequences, one per item, for test and predict (the model chunks them itself)."""
+    """Whole sequences, one per item, for test and predict (the model chunks them itself).
+
+    ``segments`` gives the bounded-memory view the test and predict loaders use for long videos.
+    """
 
     def __init__(self, sequences: list[Sequence], keys: tuple[str, ...] | None = None) -> None:
         self.sequences = sequences
@@ -232,6 +263,59 @@ class SequenceDataset(Dataset):
         seq = self.sequences[i]
         sample: dict[str, Any] = to_float(seq.read(list(range(len(seq))), keys=self.keys))
         sample["index"] = torch.arange(seq.start, seq.start + len(seq), dtype=torch.int64)
+        sample["name"] = seq.name
+        if seq.rain.fps is not None:
+            sample["fps"] = seq.rain.fps
+        return sample
+
+    def segments(self, frames: int, context: int) -> SegmentDataset:
+        """The same sequences served ``frames`` output frames at a time with ``context`` rain frames around."""
+        return SegmentDataset(self.sequences, frames, context, self.keys)
+
+
+class SegmentDataset(Dataset):
+    """Whole sequences for test and predict, served in pieces so memory does not grow with their length.
+
+    Item ``i`` holds ``frames`` consecutive frames of one sequence (``index``: their absolute
+    numbers; ``clean`` when the dataset has it) and ``rain`` for those frames plus up to ``context``
+    neighbours on each side; ``context`` says how many neighbours ``rain`` has before and after, and
+    ``last_segment`` whether the sequence ends here. When ``frames`` is the model's ``chunk_frames``
+    and ``context`` its ``chunk_overlap``, the restored frames equal those of the whole sequence in
+    one batch, while a 1000-frame HD video only ever has ``frames + 2 * context`` frames in memory.
+    """
+
+    def __init__(
+        self, sequences: list[Sequence], frames: int, context: int, keys: tuple[str, ...] | None = None
+    ) -> None:
+        if frames < 1 or context < 0:
+            raise ValueError(f"segments need frames >= 1 and context >= 0, got {frames} and {context}")
+        self.sequences, self.frames, self.context = sequences, frames, context
+        self.keys = keys
+        self.items = [
+            (s, start, min(len(seq), start + frames))
+            for s, seq in enumerate(sequences)
+            for start in range(0, len(seq), frames)
+        ]
+        for seq in sequences:
+            for source in seq.sources().values():
+                source.stream(history=2 * context + 1)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        s, start, stop = self.items[i]
+        seq = self.sequences[s]
+        first, last = max(0, start - self.context), min(len(seq), stop + self.context)
+        # one forward pass over [first, last) in every source (a video reader never seeks back);
+        # the model sees rain with context, everything else is cut to the frames it restores
+        window = seq.read(range(first, last), keys=self.keys)
+        sample: dict[str, Any] = {k: v if k == "rain" else v[start - first : stop - first] for k, v in window.items()}
+        sample = to_float(sample)
+        sample["index"] = torch.arange(seq.start + start, seq.start + stop, dtype=torch.int64)
+        sample["context"] = torch.tensor([start - first, last - stop], dtype=torch.int64)
+        sample["last_segment"] = stop == len(seq)
+        sample["sequence_frames"] = len(seq)
         sample["name"] = seq.name
         if seq.rain.fps is not None:
             sample["fps"] = seq.rain.fps

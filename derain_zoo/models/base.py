@@ -119,12 +119,12 @@ class DerainModule(L.LightningModule):
         return {"output": self(batch["rain"]).clamp(0, 1)}
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Tensor]:
-        """Restore a whole test sequence in bounded memory; the Evaluator scores it."""
-        return {"output": self.restore_sequence(batch["rain"])}
+        """Restore a test sequence (or one chunk of it) in bounded memory; the Evaluator scores it."""
+        return {"output": self.restore_sequence(batch["rain"], batch_context(batch))}
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> Tensor:
-        """Restore a whole sequence for the user."""
-        return self.restore_sequence(batch["rain"])
+        """Restore a sequence (or one chunk of it) for the user."""
+        return self.restore_sequence(batch["rain"], batch_context(batch))
 
     def configure_callbacks(self) -> list[L.Callback]:
         """Every model is scored by the same paper-exact evaluator."""
@@ -134,19 +134,25 @@ class DerainModule(L.LightningModule):
 
     # ------------------------------------------------------------------ whole-sequence inference
     @torch.no_grad()
-    def restore_sequence(self, rain: Tensor) -> Tensor:
+    def restore_sequence(self, rain: Tensor, context: tuple[int, int] = (0, 0)) -> Tensor:
         """Restore a B,T,C,H,W sequence chunk by chunk and tile by tile; output equals one pass.
 
         Each temporal chunk is run with ``chunk_overlap`` context frames on both sides and each
         spatial tile with ``tile_overlap`` context pixels; only the centre is kept, so the result
         equals an untiled forward whenever the overlaps cover the network's receptive field.
+        ``context`` = (before, after) frames of ``rain`` that are context only: they are used as
+        neighbours but not returned (the test and predict loaders deliver long videos this way).
         """
         _check_video(rain)
+        before, after = context
         frames = rain.shape[1]
-        restored = torch.empty_like(rain)
-        for start, stop, ctx_start, ctx_stop in temporal_chunks(frames, self.chunk_frames, self.chunk_overlap):
+        first, last = before, frames - after
+        if not 0 <= first < last <= frames:
+            raise ValueError(f"context {context} leaves no frame to restore in a clip of {frames} frames")
+        restored = torch.empty_like(rain[:, first:last])
+        for start, stop, ctx_start, ctx_stop in temporal_chunks(frames, self.chunk_frames, self.chunk_overlap, first, last):
             window = self._restore_tiled(rain[:, ctx_start:ctx_stop])
-            restored[:, start:stop] = window[:, start - ctx_start : stop - ctx_start]
+            restored[:, start - first : stop - first] = window[:, start - ctx_start : stop - ctx_start]
         return restored.clamp(0, 1)
 
     def _restore_tiled(self, clip: Tensor) -> Tensor:
@@ -173,10 +179,23 @@ def _round_up(value: int, multiple: int) -> int:
     return int(math.ceil(value / multiple) * multiple)
 
 
-def temporal_chunks(frames: int, chunk: int, overlap: int) -> Iterator[tuple[int, int, int, int]]:
-    """Yield (start, stop, context_start, context_stop) covering ``frames`` in chunks."""
-    for start in range(0, frames, chunk):
-        stop = min(frames, start + chunk)
+def batch_context(batch: dict[str, Any]) -> tuple[int, int]:
+    """(before, after) context frames of a test / predict batch; (0, 0) for a whole sequence."""
+    context = batch.get("context")
+    if context is None:
+        return 0, 0
+    before, after = (int(v) for v in torch.as_tensor(context).reshape(-1, 2)[0])
+    return before, after
+
+
+def temporal_chunks(
+    frames: int, chunk: int, overlap: int, first: int = 0, last: int | None = None
+) -> Iterator[tuple[int, int, int, int]]:
+    """Yield (start, stop, context_start, context_stop) covering frames [first, last) in chunks;
+    context reaches ``overlap`` frames beyond each chunk, within [0, frames)."""
+    last = frames if last is None else last
+    for start in range(first, last, chunk):
+        stop = min(last, start + chunk)
         yield start, stop, max(0, start - overlap), min(frames, stop + overlap)
 
 
