@@ -116,11 +116,16 @@ class DerainCLI(LightningCLI):
 
     def predict(self, **kwargs: Any) -> Any:
         """Run prediction; with ``--output`` write it to disk, else keep the sequences for callers of ``main``."""
-        from derain_zoo.predict import OutputExistsError, PredictionWriter, check_target
+        from derain_zoo.predict import OutputExistsError, PredictionWriter, SequenceCollector, check_target
 
         config = self.config[self.subcommand] if self.subcommand else self.config
         self.writer = None
-        if config.get("output"):
+        collector = None
+        if not config.get("output"):
+            # sequences arrive in chunks; the caller gets them joined, one tensor per sequence
+            collector = SequenceCollector()
+            self.trainer.callbacks.append(collector)
+        else:
             try:
                 check_target(config["output"], config.get("overwrite", False))
             except OutputExistsError as error:
@@ -132,10 +137,11 @@ class DerainCLI(LightningCLI):
                 progress=self.trainer.progress_bar_callback is not None,
             )
             self.trainer.callbacks.append(self.writer)
-            # written sequences need not stay in memory as well
-            if kwargs.get("return_predictions") is None:
-                kwargs["return_predictions"] = False
+        if kwargs.get("return_predictions") is None:
+            kwargs["return_predictions"] = False  # Lightning's own list would hold the chunks a second time
         self.predictions = self.trainer.predict(**kwargs)
+        if collector is not None:
+            self.predictions = collector.joined()
         return self.predictions
 
     def _parse_ckpt_path(self) -> None:

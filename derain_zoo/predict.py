@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,8 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from derain_zoo.data import video_io
+from derain_zoo.data.datasets import SegmentDataset
+from derain_zoo.models.base import batch_context
 
 
 class OutputExistsError(FileExistsError):
@@ -56,23 +57,60 @@ def check_target(target: str | Path, overwrite: bool) -> Path:
     return target
 
 
+class PartialOutput:
+    """One output (video file or frame folder) written frame by frame under a hidden temporary name.
+
+    ``commit`` renames it into place; ``abort`` removes it. Frames are appended as they are
+    restored, so a long video is never held in memory to be written.
+    """
+
+    def __init__(self, target: Path, fps: float, overwrite: bool = False) -> None:
+        self.target = check_target(target, overwrite)
+        self.partial = partial_path(self.target)
+        _remove(self.partial)
+        self.frames = 0
+        self._video = video_io.VideoFileWriter(self.partial, fps) if video_io.is_video(self.target) else None
+
+    def write(self, frames: Iterable[np.ndarray]) -> None:
+        """Append frames (RGB uint8 H,W,3)."""
+        if self._video is not None:
+            for frame in frames:
+                self._video.write(frame)
+                self.frames += 1
+        else:
+            self.frames += len(video_io.write_frames(self.partial, frames, start=self.frames + 1))
+
+    def commit(self) -> Path:
+        """Finish the file and move it to the target name (replacing a folder only if allowed)."""
+        if self.frames == 0:
+            self.abort()
+            raise ValueError(f"no frames to write to {self.target}")
+        if self._video is not None:
+            self._video.close()
+        if self.target.is_dir():
+            shutil.rmtree(self.target)  # os.replace cannot replace a non-empty folder
+        os.replace(self.partial, self.target)
+        return self.target
+
+    def abort(self) -> None:
+        """Drop the temporary output so an interrupted run leaves nothing under either name."""
+        if self._video is not None:
+            try:
+                self._video.close()
+            except ValueError:
+                pass  # nothing was encoded yet
+        _remove(self.partial)
+
+
 def write_sequence(target: Path, frames: Iterable[np.ndarray], fps: float, overwrite: bool = False) -> Path:
     """Write frames to a video file or frame folder via a temporary name, then rename into place."""
-    check_target(target, overwrite)
-    partial = partial_path(target)
-    _remove(partial)
+    output = PartialOutput(Path(target), fps, overwrite)
     try:
-        if video_io.is_video(target):
-            video_io.write_video(partial, frames, fps)
-        else:
-            video_io.write_frames(partial, frames)
+        output.write(frames)
     except BaseException:
-        _remove(partial)
+        output.abort()
         raise
-    if target.is_dir():
-        shutil.rmtree(target)  # os.replace cannot replace a non-empty folder
-    os.replace(partial, target)
-    return target
+    return output.commit()
 
 
 def _remove(path: Path) -> None:
@@ -82,12 +120,21 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+def restored_rain(batch: dict[str, Any], b: int) -> Tensor:
+    """The rain frames of batch item ``b`` that were restored (context frames cut off)."""
+    before, after = batch_context(batch)
+    rain = batch["rain"][b]
+    return rain[before : rain.shape[0] - after]
+
+
 class PredictionWriter(BasePredictionWriter):
     """Writes every predicted sequence to ``output`` (a video file by suffix, else a frame folder).
 
     One predicted sequence goes to ``output`` itself; several go to ``output/<name>/`` (frame
     folders) or ``<stem>_<name><suffix>`` (videos). Frame folders carry no frame rate, so their
-    videos are written at ``fps`` (default ``video_io.DEFAULT_FPS``).
+    videos are written at ``fps`` (default ``video_io.DEFAULT_FPS``). A sequence arrives in chunks
+    (see ``VideoDerainDataModule.inference_view``): each chunk is encoded as it comes, and the file
+    is renamed into place after the sequence's last chunk.
     """
 
     def __init__(
@@ -105,14 +152,18 @@ class PredictionWriter(BasePredictionWriter):
         self.fps = fps
         self.progress = progress
         self.written: list[Path] = []
+        self._open: dict[str, tuple[PartialOutput, tqdm]] = {}
         self._sequences = 1
-        self._started = 0.0
 
     def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Refuse an existing output before any frame is restored, not after."""
-        self._sequences = int(sum(trainer.num_predict_batches))
+        """Refuse an existing output (or a multi-process run) before any frame is restored, not after."""
+        if trainer.world_size > 1:
+            raise ValueError(
+                "predict --output writes each video in order from one process; run it with --trainer.devices=1"
+            )
+        self._sequences = _sequence_count(trainer)
         self.written = []
-        self._started = time.time()
+        self._open = {}
         if self._sequences == 1:
             check_target(self.output, self.overwrite)
 
@@ -134,22 +185,71 @@ class PredictionWriter(BasePredictionWriter):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        """Encode one restored sequence (B = 1) while showing per-frame progress."""
-        if self._sequences == 1 and not trainer.is_global_zero:
-            return  # every rank got the one sequence (the sampler pads); rank 0 writes it
+        """Encode the restored frames of this batch; finish a sequence after its last chunk."""
         for b, name in enumerate(batch["name"]):
+            output, bar = self._open.get(name) or self._start(str(name), batch)
             frames = to_uint8_frames(prediction[b])
             if self.side_by_side:
-                frames = side_by_side(to_uint8_frames(batch["rain"][b]), frames)
-            fps = float(self.fps or batch.get("fps") or video_io.DEFAULT_FPS)
-            target = self.target(str(name))
-            if trainer.world_size > 1 and target.exists() and target.stat().st_mtime >= self._started:
-                continue  # a padding duplicate another rank has already written in this run
-            bar = tqdm(
-                frames,
-                total=prediction.shape[1],
-                desc=f"writing {target.name}",
-                unit="frame",
-                disable=not self.progress,
-            )
-            self.written.append(write_sequence(target, bar, fps, self.overwrite))
+                frames = side_by_side(to_uint8_frames(restored_rain(batch, b)), frames)
+            output.write(frames)
+            bar.update(prediction.shape[1])
+            if batch.get("last_segment", True):
+                bar.close()
+                del self._open[name]
+                self.written.append(output.commit())
+
+    def _start(self, name: str, batch: dict[str, Any]) -> tuple[PartialOutput, tqdm]:
+        """Open the temporary output of a sequence at its first chunk."""
+        fps = float(self.fps or batch.get("fps") or video_io.DEFAULT_FPS)
+        target = self.target(name)
+        total = batch.get("sequence_frames") or batch["rain"].shape[1]
+        bar = tqdm(total=int(total), desc=f"writing {target.name}", unit="frame", disable=not self.progress)
+        self._open[name] = (PartialOutput(target, fps, self.overwrite), bar)
+        return self._open[name]
+
+    def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """A sequence whose last chunk never came (a limited run) is not left half-written."""
+        unfinished = sorted(self._open)
+        self._abort_all()
+        if unfinished:
+            raise RuntimeError(f"prediction stopped before the end of {', '.join(unfinished)}; nothing written for it")
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        """An interrupted run removes its temporary outputs."""
+        self._abort_all()
+
+    def _abort_all(self) -> None:
+        for output, bar in self._open.values():
+            bar.close()
+            output.abort()
+        self._open = {}
+
+
+def _sequence_count(trainer: L.Trainer) -> int:
+    """How many sequences the predict loaders deliver: a chunked dataset says so, otherwise one per item."""
+    loaders = trainer.predict_dataloaders
+    total = 0
+    for loader in loaders if isinstance(loaders, (list, tuple)) else [loaders]:
+        dataset = loader.dataset
+        total += len(dataset.sequences) if isinstance(dataset, SegmentDataset) else len(dataset)
+    return total
+
+
+class SequenceCollector(BasePredictionWriter):
+    """Keeps every predicted sequence in memory, its chunks joined, for callers of ``derain_zoo.cli.run``."""
+
+    def __init__(self) -> None:
+        super().__init__(write_interval="batch")
+        self.sequences: dict[str, list[Tensor]] = {}
+
+    def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.sequences = {}
+
+    def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0) -> None:
+        """Append the batch's restored frames to their sequence."""
+        for b, name in enumerate(batch["name"]):
+            self.sequences.setdefault(str(name), []).append(prediction[b : b + 1].cpu())
+
+    def joined(self) -> list[Tensor]:
+        """One 1,T,C,H,W tensor per sequence, in the order they were predicted."""
+        return [torch.cat(chunks, dim=1) for chunks in self.sequences.values()]

@@ -1,0 +1,147 @@
+"""Long videos in bounded memory: test and predict read, restore and write one model chunk at a time.
+
+The loaders cut each sequence into the model's ``chunk_frames`` with ``chunk_overlap`` context
+frames around, the video decoder only reads forward, and the writer encodes each chunk as it
+comes. What a user relies on: the restored frames and the scores are exactly those of the whole
+sequence in one batch, and nothing along the way holds the whole video.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from derain_zoo.cli import run
+from derain_zoo.data import video_io
+from derain_zoo.data.datasets import FrameSource, SegmentDataset, Sequence, collate_sequence, input_sequences
+from derain_zoo.models.base import batch_context
+
+CONF = Path(__file__).resolve().parent / "conf"
+QUIET = ["--trainer.logger=false", "--trainer.enable_progress_bar=false"]
+
+
+def _frames(count: int, height: int = 24, width: int = 32, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, size=(count, height, width, 3), dtype=np.uint8)
+
+
+@pytest.fixture
+def long_mp4(tmp_path: Path) -> Path:
+    path = tmp_path / "long.mp4"
+    video_io.write_video(path, _frames(23), fps=15.0)
+    return path
+
+
+@pytest.fixture
+def paired_root(tmp_path: Path) -> Path:
+    """A ``folder`` dataset whose test split is one 13-frame sequence of rain and ground truth (PNG)."""
+    root = tmp_path / "paired"
+    clean = _frames(13, seed=1)
+    rain = np.clip(clean.astype(int) + _frames(13, seed=2) // 4, 0, 255).astype(np.uint8)
+    video_io.write_frames(root / "test" / "rain" / "street", rain)
+    video_io.write_frames(root / "test" / "gt" / "street", clean)
+    return root
+
+
+def test_segments_cover_every_frame_once_with_bounded_context(long_mp4):
+    data = SegmentDataset(input_sequences(long_mp4), frames=5, context=2)
+    seen = []
+    for i in range(len(data)):
+        item = data[i]
+        before, after = item["context"].tolist()
+        restored = len(item["index"])
+        assert item["rain"].shape[0] == before + restored + after <= 5 + 2 * 2
+        assert item["last_segment"] == (i == len(data) - 1)
+        seen.extend(item["index"].tolist())
+    assert seen == list(range(23))
+    first, last = data[0]["context"].tolist(), data[len(data) - 1]["context"].tolist()
+    assert first[0] == 0 and last[1] == 0  # no context beyond the ends of the video
+
+
+def test_a_video_is_decoded_forward_once_never_whole(long_mp4, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the whole video was decoded into memory")
+
+    monkeypatch.setattr(video_io, "read_frames", refuse)
+    sequence = Sequence("long", FrameSource(long_mp4))
+    data = SegmentDataset([sequence], frames=4, context=1)
+    items = [data[i] for i in range(len(data))]
+    stitched = torch.cat([item["rain"][slice(*_core(item))] for item in items])
+    reader = sequence.rain._reader
+    assert reader is not None and reader.frames_decoded == 23  # the context frames come from the history
+    decoded = np.stack(list(video_io.iter_video(long_mp4)))
+    expected = torch.from_numpy(decoded).permute(0, 3, 1, 2).float() / 255
+    assert torch.equal(stitched, expected)
+
+
+def _core(item: dict) -> tuple[int, int]:
+    before, after = item["context"].tolist()
+    return before, item["rain"].shape[0] - after
+
+
+def test_reading_behind_the_history_reopens_the_video(long_mp4):
+    reader = video_io.ForwardVideoReader(long_mp4, history=2)
+    late, early = reader.read(20), reader.read(3)
+    decoded = list(video_io.iter_video(long_mp4))
+    assert np.array_equal(late, decoded[20]) and np.array_equal(early, decoded[3])
+    with pytest.raises(IndexError, match="has no frame 40"):
+        reader.read(40)
+
+
+def test_chunked_predict_equals_restoring_the_whole_sequence_at_once(tmp_path, long_mp4):
+    """ESTINet carries LSTM state and 5-frame ESTM windows through a chunk: chunk batches must still
+    give exactly what restore_sequence gives for the whole video in one batch."""
+    cli = run(
+        ["predict", "--config", str(CONF / "estinet.yaml"), "--data=video", f"--data.input={long_mp4}",
+         "--model.init_args.chunk_frames=6", "--model.init_args.chunk_overlap=2",
+         f"--trainer.default_root_dir={tmp_path}", *QUIET]
+    )
+    (restored,) = cli.predictions
+    whole = torch.from_numpy(np.stack(list(video_io.iter_video(long_mp4)))).permute(0, 3, 1, 2).float()[None] / 255
+    assert restored.shape == whole.shape
+    torch.testing.assert_close(restored, cli.model.restore_sequence(whole), atol=1e-5, rtol=0)
+
+
+def test_test_scores_do_not_depend_on_the_chunk_size(tmp_path, paired_root):
+    """Every frame is scored once however the sequence is cut, so the metrics equal a one-batch run."""
+
+    def scores(chunk: int) -> dict:
+        folder = tmp_path / f"chunk{chunk}"
+        run(["test", "--model=temporal_median", "--model.init_args.window=3", f"--model.init_args.chunk_frames={chunk}",
+             "--data=folder", f"--data.root={paired_root}", "--data.num_workers=0",
+             f"--trainer.default_root_dir={folder}", "--trainer.enable_progress_bar=false"])
+        return json.loads(next(folder.rglob("metrics.json")).read_text())["mean"]
+
+    chunked, whole = scores(4), scores(64)
+    assert chunked["frames"] == whole["frames"] == 13
+    assert chunked == pytest.approx(whole, abs=1e-9)
+
+
+def test_side_by_side_of_a_chunked_video_pairs_each_frame_with_its_own_rain(tmp_path, paired_root):
+    source = paired_root / "test" / "rain" / "street"
+    output = tmp_path / "pairs"
+    run(["predict", "--model=identity", "--model.init_args.chunk_frames=4", "--data=video", f"--data.input={source}",
+         f"--output={output}", "--side_by_side", f"--trainer.default_root_dir={tmp_path}", *QUIET])
+    pairs, _ = video_io.read_frames(output)
+    rain, _ = video_io.read_frames(source)
+    assert pairs.shape == (13, 24, 64, 3)
+    np.testing.assert_array_equal(pairs[:, :, :32], rain)
+    np.testing.assert_array_equal(pairs[:, :, 32:], rain)  # identity: derained == rain, frame for frame
+
+
+def test_a_run_that_stops_mid_video_leaves_no_output(tmp_path, long_mp4):
+    output = tmp_path / "derained.mp4"
+    with pytest.raises(RuntimeError, match="before the end of long"):
+        run(["predict", "--model=identity", "--model.init_args.chunk_frames=4", "--data=video",
+             f"--data.input={long_mp4}", f"--output={output}", "--trainer.limit_predict_batches=2",
+             f"--trainer.default_root_dir={tmp_path}", *QUIET])
+    assert not output.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".derained")]
+
+
+def test_a_whole_sequence_batch_has_no_context():
+    batch = collate_sequence([{"rain": torch.zeros(3, 3, 4, 4), "name": "a"}])
+    assert batch_context(batch) == (0, 0)
