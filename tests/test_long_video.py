@@ -145,3 +145,14 @@ def test_a_run_that_stops_mid_video_leaves_no_output(tmp_path, long_mp4):
 def test_a_whole_sequence_batch_has_no_context():
     batch = collate_sequence([{"rain": torch.zeros(3, 3, 4, 4), "name": "a"}])
     assert batch_context(batch) == (0, 0)
+
+
+def test_writing_from_several_processes_is_refused_before_any_frame(tmp_path):
+    """Chunks of one video would be spread over ranks; the writer says so instead of writing a shuffled file."""
+    from types import SimpleNamespace
+
+    from derain_zoo.predict import PredictionWriter
+
+    writer = PredictionWriter(tmp_path / "out.mp4")
+    with pytest.raises(ValueError, match="devices=1"):
+        writer.on_predict_start(SimpleNamespace(world_size=2), None)
