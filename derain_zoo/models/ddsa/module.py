@@ -22,7 +22,8 @@ class DDSA(DerainModule):
     """Image deraining transformer with dynamic dual self-attention, run frame by frame.
 
     Network sizes default to the paper's (N = 2,4,6,6,8 DATBs, heads 1,1,2,4,8, top-k 0.7);
-    ``attention`` / ``ffn`` / ``spatial_attention`` select the Table 3 ablations.
+    ``attention`` / ``ffn`` / ``spatial_attention`` select the Table 3 ablations; ``inference_frames``
+    is how many frames one pass restores without gradients (a speed setting, not the result).
     """
 
     alias = "ddsa"
@@ -40,10 +41,14 @@ class DDSA(DerainModule):
         spatial_attention: bool = True,
         ffn_expansion: float = 2.66,
         res2net_scales: int = 3,
+        inference_frames: int | None = 1,
         optimizer: OptimizerCallable = paper_optimizer,
         **kwargs: Any,
     ) -> None:
         super().__init__(optimizer=optimizer, **kwargs)
+        if inference_frames is not None and inference_frames < 1:
+            raise ValueError(f"inference_frames must be a positive number of frames or None, got {inference_frames}")
+        self.inference_frames = inference_frames
         self.network = DDSANet(
             dim=dim,
             num_blocks=num_blocks,
@@ -60,9 +65,20 @@ class DDSA(DerainModule):
         self.spatial_multiple = self.network.multiple
 
     def forward(self, rain: Tensor) -> Tensor:
-        """B,T,C,H,W -> B,T,C,H,W: a single-image model, so time is folded into the batch."""
+        """B,T,C,H,W -> B,T,C,H,W: a single-image model, so time is folded into the batch.
+
+        Without gradients (validation, test, predict) the frames go through ``inference_frames`` at a
+        time: each image is restored independently, so the result is the same, and on a CPU one
+        256x256 frame's activations stay in cache where five frames' do not (1.6 s against 3.1 s
+        per frame measured); ``None`` passes all frames at once, which suits a GPU.
+        """
         batch, frames = rain.shape[:2]
-        restored = self.network(rain.flatten(0, 1))
+        images = rain.flatten(0, 1)
+        step = self.inference_frames
+        if torch.is_grad_enabled() or step is None or step >= len(images):
+            restored = self.network(images)
+        else:
+            restored = torch.cat([self.network(part) for part in images.split(step)])
         return restored.unflatten(0, (batch, frames))
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor | None:

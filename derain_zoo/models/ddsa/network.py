@@ -311,11 +311,14 @@ class DDSANet(nn.Module):
         top_width = decoder_widths[0] if levels > 1 else widths[0]
         self.refinement = stage(top_width, num_refinement_blocks, heads[0])
         self.output = nn.Conv2d(top_width, out_channels, 3, padding=1, bias=bias)
+        # channels_last (NHWC) weights and activations: oneDNN's CPU convolutions and the channel
+        # LayerNorm run 1.9 x faster over the whole network in this layout (README, "Speed")
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, rain: Tensor) -> Tensor:
         """B,C,H,W -> B,C,H,W for any H, W (padded to the U-net's multiple, then cropped back)."""
         height, width = rain.shape[-2:]
-        x = pad_to_multiple(rain, self.multiple)
+        x = pad_to_multiple(rain, self.multiple).contiguous(memory_format=torch.channels_last)
         features = self.embed(x)
         skips = []
         for encoder, down in zip(self.encoders, self.downs):
