@@ -212,9 +212,10 @@ def main(args: Sequence[str] | None = None) -> None:
     """Entry point of the console script: user mistakes end in one line and a non-zero exit."""
     from derain_zoo.data.datasets import DatasetNotFoundError
     from derain_zoo.models.base import NonFiniteLossError
+    from derain_zoo.predict import IncompleteOutputError
 
     user_errors = (UserError, DatasetNotFoundError, NonFiniteLossError, FileNotFoundError, FileExistsError,
-                   NotADirectoryError, IsADirectoryError, ValueError)
+                   NotADirectoryError, IsADirectoryError, ValueError, IncompleteOutputError)
     try:
         run(args)
     except user_errors as error:

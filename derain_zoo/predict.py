@@ -30,6 +30,10 @@ class OutputExistsError(FileExistsError):
     """The prediction target exists and ``--overwrite`` was not given."""
 
 
+class IncompleteOutputError(RuntimeError):
+    """Prediction ended before a sequence's last chunk (e.g. ``limit_predict_batches``); nothing was written."""
+
+
 def to_uint8_frames(video: Tensor) -> Iterator[np.ndarray]:
     """T,C,H,W floats in [0, 1] -> H,W,3 uint8 RGB frames, one at a time to keep memory flat."""
     for frame in video:
@@ -95,10 +99,7 @@ class PartialOutput:
     def abort(self) -> None:
         """Drop the temporary output so an interrupted run leaves nothing under either name."""
         if self._video is not None:
-            try:
-                self._video.close()
-            except ValueError:
-                pass  # nothing was encoded yet
+            self._video.close()
         _remove(self.partial)
 
 
@@ -212,7 +213,9 @@ class PredictionWriter(BasePredictionWriter):
         unfinished = sorted(self._open)
         self._abort_all()
         if unfinished:
-            raise RuntimeError(f"prediction stopped before the end of {', '.join(unfinished)}; nothing written for it")
+            raise IncompleteOutputError(
+                f"prediction stopped before the end of {', '.join(unfinished)}; nothing written for it"
+            )
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         """An interrupted run removes its temporary outputs."""
@@ -245,7 +248,9 @@ class SequenceCollector(BasePredictionWriter):
     def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.sequences = {}
 
-    def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0) -> None:
+    def write_on_batch_end(
+        self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0
+    ) -> None:
         """Append the batch's restored frames to their sequence."""
         for b, name in enumerate(batch["name"]):
             self.sequences.setdefault(str(name), []).append(prediction[b : b + 1].cpu())

@@ -156,3 +156,12 @@ def test_writing_from_several_processes_is_refused_before_any_frame(tmp_path):
     writer = PredictionWriter(tmp_path / "out.mp4")
     with pytest.raises(ValueError, match="devices=1"):
         writer.on_predict_start(SimpleNamespace(world_size=2), None)
+
+
+def test_the_console_reports_a_run_stopped_mid_video_in_one_line(tmp_path, long_mp4):
+    from derain_zoo.cli import main
+
+    with pytest.raises(SystemExit, match=r"^derain-zoo: error: prediction stopped before the end of long"):
+        main(["predict", "--model=identity", "--model.init_args.chunk_frames=4", "--data=video",
+              f"--data.input={long_mp4}", f"--output={tmp_path / 'out.mp4'}", "--trainer.limit_predict_batches=1",
+              f"--trainer.default_root_dir={tmp_path}", *QUIET])

@@ -96,6 +96,14 @@ def count_frames(path: str | Path) -> int:
     return count
 
 
+class VideoEndedError(IndexError, ValueError):
+    """A video holds fewer frames than asked for (truncated or changed since it was counted).
+
+    An IndexError for code that indexes frames, and a ValueError so the command line reports it as
+    a problem with the user's file in one line.
+    """
+
+
 class ForwardVideoReader:
     """Frame access into a video file that is cheap when reads move forward, in bounded memory.
 
@@ -114,7 +122,7 @@ class ForwardVideoReader:
         self._next = 0
 
     def read(self, index: int) -> np.ndarray:
-        """Frame ``index`` (RGB uint8); an index past the end raises IndexError naming the file."""
+        """Frame ``index`` (RGB uint8); an index past the end raises VideoEndedError naming the file."""
         if index in self._recent:
             return self._recent[index]
         if self._capture is None or index < self._next:
@@ -122,11 +130,11 @@ class ForwardVideoReader:
         assert self._capture is not None
         while self._next < index:
             if not self._capture.grab():
-                raise IndexError(f"{self.path} has no frame {index}: it ends after {self._next} frames")
+                raise VideoEndedError(f"{self.path} has no frame {index}: it ends after {self._next} frames")
             self._next += 1
         ok, frame = self._capture.read()
         if not ok:
-            raise IndexError(f"{self.path} has no frame {index}: it ends after {self._next} frames")
+            raise VideoEndedError(f"{self.path} has no frame {index}: it ends after {self._next} frames")
         self._next += 1
         self.frames_decoded += 1
         rgb = np.ascontiguousarray(frame[:, :, ::-1])
@@ -229,12 +237,10 @@ class VideoFileWriter:
         self.frames += 1
 
     def close(self) -> None:
-        """Finish the file; a video without frames is an error."""
+        """Finish the file (nothing to do when no frame was written: the encoder never opened)."""
         if self._writer is not None:
             self._writer.release()
             self._writer = None
-        elif self.frames == 0:
-            raise ValueError(f"no frames to write to {self.path}")
 
 
 def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float) -> None:
@@ -244,7 +250,6 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float) -> N
         for frame in frames:
             writer.write(frame)
     finally:
-        if writer.frames:
-            writer.close()
+        writer.close()
     if writer.frames == 0:
         raise ValueError(f"no frames to write to {path}")

@@ -150,7 +150,8 @@ class DerainModule(L.LightningModule):
         if not 0 <= first < last <= frames:
             raise ValueError(f"context {context} leaves no frame to restore in a clip of {frames} frames")
         restored = torch.empty_like(rain[:, first:last])
-        for start, stop, ctx_start, ctx_stop in temporal_chunks(frames, self.chunk_frames, self.chunk_overlap, first, last):
+        chunks = temporal_chunks(frames, self.chunk_frames, self.chunk_overlap, first, last)
+        for start, stop, ctx_start, ctx_stop in chunks:
             window = self._restore_tiled(rain[:, ctx_start:ctx_stop])
             restored[:, start - first : stop - first] = window[:, start - ctx_start : stop - ctx_start]
         return restored.clamp(0, 1)
