@@ -163,5 +163,5 @@ def test_the_console_reports_a_run_stopped_mid_video_in_one_line(tmp_path, long_
 
     with pytest.raises(SystemExit, match=r"^derain-zoo: error: prediction stopped before the end of long"):
         main(["predict", "--model=identity", "--model.init_args.chunk_frames=4", "--data=video",
-              f"--data.input={long_mp4}", f"--output={tmp_path / 'out.mp4'}", "--trainer.limit_predict_batches=1",
+              f"--data.input={long_mp4}", f"--output={tmp_path / 'out.mp4'}", "--trainer.limit_predict_batches=2",
               f"--trainer.default_root_dir={tmp_path}", *QUIET])
