@@ -35,7 +35,7 @@ import torch
 
 from derain_zoo import noreference as nr
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "nturain_sample"
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "nturain_sample"
 FOLDERS = (
     "Dataset_Testing_Synthetic/a1_Rain",
     "Dataset_Testing_Synthetic/a1_GT",

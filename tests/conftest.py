@@ -13,13 +13,15 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
-NTURAIN_SAMPLE = (REPO / ".." / "shared" / "data" / "nturain_sample").resolve()
+NTURAIN_SAMPLE = REPO / "data" / "nturain_sample"
 CONF = REPO / "tests" / "conf"
 
 
 @pytest.fixture(scope="session")
 def nturain_sample() -> Path:
-    """Root of the real NTURain frames shipped beside the project (never copied in)."""
+    """Root of the real NTURain frames the repository carries (data/nturain_sample, with attribution)."""
     if not NTURAIN_SAMPLE.is_dir():
-        raise FileNotFoundError(f"expected the NTURain sample at {NTURAIN_SAMPLE} (../shared/data)")
+        raise FileNotFoundError(
+            f"expected the NTURain sample at {NTURAIN_SAMPLE} (data/nturain_sample in the repository)"
+        )
     return NTURAIN_SAMPLE

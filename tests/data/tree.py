@@ -10,7 +10,7 @@ import numpy as np
 
 HEIGHT, WIDTH = 36, 44
 RAIN_OFFSET = 40  # rain frame = clean frame + this, so rain - clean is known exactly
-NTURAIN_SAMPLE = Path(__file__).resolve().parents[2] / "../shared/data/nturain_sample"
+NTURAIN_SAMPLE = Path(__file__).resolve().parents[2] / "data" / "nturain_sample"
 
 
 def clean_frame(sequence: int, frame: int, height: int = HEIGHT, width: int = WIDTH) -> np.ndarray:
