@@ -8,9 +8,10 @@ to the network's multiple), optimiser plumbing, loss logging and the non-finite-
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterator
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import lightning as L
 import torch
@@ -18,6 +19,9 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
 from derain_zoo.models.components.padding import pad_to_multiple
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self needs Python 3.11
 
 
 def default_optimizer(params: Any) -> torch.optim.Optimizer:
@@ -35,6 +39,15 @@ class DerainModule(L.LightningModule):
     alias: ClassVar[str] = ""
     spatial_multiple: ClassVar[int] = 1
     trainable: ClassVar[bool] = True
+    # constructor arguments that shape the network or change what its weights compute; shipped weights
+    # record them (manifest init_args) and the CLI refuses a typed value that contradicts them
+    architecture_args: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Wrap each subclass constructor so ``weights`` load once, after the outermost one built the network."""
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _load_weights_after(cls.__dict__["__init__"])  # type: ignore[method-assign]
 
     def __init__(
         self,
@@ -46,6 +59,7 @@ class DerainModule(L.LightningModule):
         tile_overlap: int = 32,
         crop_border: int = 0,
         nonfinite: str = "raise",
+        weights: str | None = None,
     ) -> None:
         super().__init__()
         if chunk_frames < 1 or chunk_overlap < 0 or tile_overlap < 0:
@@ -59,6 +73,12 @@ class DerainModule(L.LightningModule):
         # them out of the checkpoint keeps it loadable with weights_only
         for name in [key for key, value in self.hparams.items() if callable(value)]:
             del self.hparams[name]
+        # a checkpoint holds every weight: reloading it (test --ckpt_path, load_from_checkpoint) must not
+        # read the starting weights again, which may have moved or changed since (the run's config.yaml
+        # still records them)
+        self._hparams.pop("weights", None)
+        self._hparams_initial.pop("weights", None)
+        self.initial_weights = weights
         self.optimizer_factory = optimizer
         self.scheduler_factory = lr_scheduler
         self.chunk_frames = chunk_frames
@@ -67,6 +87,40 @@ class DerainModule(L.LightningModule):
         self.tile_overlap = tile_overlap
         self.crop_border = crop_border
         self.nonfinite = nonfinite
+        if type(self).__init__ is DerainModule.__init__:  # no subclass constructor to wait for
+            self.load_initial_weights()
+
+    def load_initial_weights(self) -> None:
+        """Load ``weights`` (a shipped name or a .ckpt / .pt path) after checking its hash and shapes.
+
+        ``None`` and ``"random"`` keep the initialisation; the CLI refuses ``None`` for evaluation of a
+        trainable model, ``"random"`` is the explicit opt-in for smoke tests.
+        """
+        from derain_zoo.weights import RANDOM, WeightsError, load_into
+
+        if self.initial_weights in (None, RANDOM):
+            return
+        if not self.trainable:
+            raise WeightsError(f"model '{self.alias}' has no weights to load; drop weights={self.initial_weights}")
+        load_into(self, self.alias, self.initial_weights)
+
+    @classmethod
+    def from_weights(cls, weights: str, **kwargs: Any) -> Self:
+        """The model built with the architecture arguments its weights' manifest records, weights loaded.
+
+        ``kwargs`` may set any other argument; an architecture argument that contradicts the manifest is
+        refused rather than silently replaced.
+        """
+        from derain_zoo.weights import WeightsError, conflicting_args, manifest_for
+
+        entry = manifest_for(cls.alias, weights)
+        if entry is None:
+            return cls(weights=weights, **kwargs)
+        conflicts = conflicting_args(entry, kwargs)
+        if conflicts:
+            key, (given, shipped) = next(iter(conflicts.items()))
+            raise WeightsError(f"{key}={given} contradicts the weights {entry.path} ({key}={shipped})")
+        return cls(weights=weights, **{**entry.init_args, **kwargs})
 
     # ------------------------------------------------------------------ training plumbing
     def configure_optimizers(self) -> Any:
@@ -168,6 +222,18 @@ class DerainModule(L.LightningModule):
             piece = self(padded[..., cy0:cy1, cx0:cx1])
             out[..., y0:y1, x0:x1] = piece[..., y0 - cy0 : y1 - cy0, x0 - cx0 : x1 - cx0]
         return out[..., :height, :width]
+
+
+def _load_weights_after(init: Callable[..., None]) -> Callable[..., None]:
+    """``init`` followed, in the outermost constructor only, by loading the requested weights."""
+
+    @functools.wraps(init)
+    def wrapped(self: DerainModule, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        if type(self).__init__ is wrapped:
+            self.load_initial_weights()
+
+    return wrapped
 
 
 def _check_video(rain: Tensor) -> None:

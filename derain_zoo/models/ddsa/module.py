@@ -27,6 +27,10 @@ class DDSA(DerainModule):
     """
 
     alias = "ddsa"
+    architecture_args = (
+        "dim", "num_blocks", "heads", "num_refinement_blocks", "topk_ratio", "attention", "ffn",
+        "spatial_attention", "ffn_expansion", "res2net_scales"
+    )
     spatial_multiple = 16
 
     def __init__(

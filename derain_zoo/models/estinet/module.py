@@ -21,6 +21,11 @@ class ESTINet(DerainModule):
     """
 
     alias = "estinet"
+    architecture_args = (
+        "encoder_channels", "blocks_per_stage", "decoder_channels", "fusion_channels", "temporal",
+        "cell_channels", "output_gate_channels", "hidden_channels", "direction_fusion_channels",
+        "conv_channels", "use_estm", "estm_window", "estm_stride", "estm_channels", "estm_blocks", "estm_growth"
+    )
 
     def __init__(
         self,

@@ -45,6 +45,10 @@ class J4RNet(DerainModule):
     """
 
     alias = "j4rnet"
+    architecture_args = (
+        "channels", "extractor_blocks", "removal_blocks", "detect_layers", "reconstruction_blocks",
+        "fusion_blocks", "phase"
+    )
 
     def __init__(
         self,

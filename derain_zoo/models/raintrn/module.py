@@ -48,6 +48,10 @@ class RainTRN(DerainModule):
     """
 
     alias: ClassVar[str] = "raintrn"
+    architecture_args = (
+        "channels", "base_channels", "downsample", "num_res_blocks", "num_transformer_blocks", "patch_grids",
+        "global_residual", "disc_channels", "disc_layers"
+    )
     spatial_multiple: ClassVar[int] = 4
 
     def __init__(

@@ -45,6 +45,7 @@ class RMFD(DerainModule):
     """
 
     alias = "rmfd"
+    architecture_args = ("nf", "blocks", "transmission_floor", "stage", "discriminator_widths")
     spatial_multiple = RMFDNet.spatial_multiple
 
     def __init__(
