@@ -1,7 +1,8 @@
-"""The ``derain-zoo`` command: a thin LightningCLI plus the ``benchmark`` and ``synthesize`` tools."""
+"""The ``derain-zoo`` command: a thin LightningCLI plus the ``benchmark``, ``synthesize`` and ``weights`` tools."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import subprocess
@@ -20,7 +21,8 @@ import derain_zoo
 from derain_zoo.registry import UnknownNameError, class_path, data_registry, model_registry, resolve
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
-TOOLS = ("benchmark", "synthesize")
+TOOLS = ("benchmark", "synthesize", "weights")
+EVALUATION_COMMANDS = ("validate", "test", "predict")
 
 
 def run_info() -> dict[str, Any]:
@@ -89,6 +91,77 @@ def check_checkpoint(path: str | None, expected: str | None) -> None:
         raise UserError(f"checkpoint {path} was saved by model '{saved_by}', not '{expected}'; pass --model={saved_by}")
 
 
+def _model_class(config: Any) -> type | None:
+    """The zoo model class a sub-command's config names (None for a class from outside the zoo)."""
+    model = config.get("model")
+    requested = model.get("class_path") if model is not None and hasattr(model, "get") else None
+    return model_registry().get(_alias_of(requested) or "")
+
+
+def _typed_model_args(argv: Sequence[str]) -> set[str]:
+    """Model argument names typed on the command line (``--model.x`` or ``--model.init_args.x``)."""
+    typed = set()
+    for arg in argv:
+        key = arg.partition("=")[0]
+        for prefix in ("--model.init_args.", "--model."):
+            if key.startswith(prefix):
+                typed.add(key[len(prefix) :])
+                break
+    return typed
+
+
+def check_weights(config: Any, subcommand: str, argv: Sequence[str]) -> None:
+    """Refuse evaluation on random weights, and adopt a weights manifest's architecture arguments.
+
+    A trainable model in validate/test/predict needs ``--ckpt_path`` or ``--model.weights``
+    (``--model.weights=random`` opts in to untrained weights). Weights with a manifest (shipped names,
+    exported .pt files) set the architecture arguments they need; a typed one that disagrees is refused.
+    """
+    from derain_zoo.weights import RANDOM, manifest_for
+
+    cls = _model_class(config)
+    init_args = config["model"].get("init_args") if cls is not None else None
+    if cls is None or init_args is None:
+        return
+    weights, ckpt_path = init_args.get("weights"), config.get("ckpt_path")
+    if weights not in (None, RANDOM) and ckpt_path:
+        raise UserError(
+            f"pass --ckpt_path ({ckpt_path}) or --model.weights ({weights}), not both: the checkpoint's weights "
+            "would silently replace the others"
+        )
+    if subcommand in EVALUATION_COMMANDS and cls.trainable and weights is None and not ckpt_path:
+        raise UserError(
+            f"model '{cls.alias}' would {subcommand} with untrained random weights: pass --model.weights=synthetic-cpu "
+            "(shipped weights, listed by 'derain-zoo weights') or a .ckpt/.pt path, or --ckpt_path=<run "
+            "folder>/checkpoints/last.ckpt; --model.weights=random runs untrained weights on purpose (smoke tests)"
+        )
+    if weights in (None, RANDOM) or not cls.trainable:
+        return
+    entry = manifest_for(cls.alias, weights)
+    if entry is not None:
+        adopt_init_args(init_args, cls, entry.init_args, str(entry.path), _typed_model_args(argv))
+
+
+def adopt_init_args(init_args: Any, cls: type, needed: dict[str, Any], source: str, typed: set[str]) -> None:
+    """Set the architecture arguments ``needed`` by weights from ``source``; refuse a user value that disagrees.
+
+    A value counts as the user's when it was typed (``typed``) or differs from the class default (a config
+    file set it); only defaults are replaced, so nothing the user chose is silently overridden.
+    """
+    parameters = inspect.signature(cls.__init__).parameters
+    for key, value in needed.items():
+        if key not in parameters:
+            raise UserError(f"weights {source} need {key}={value}, which model '{cls.alias}' does not take")
+        current = json.loads(json.dumps(init_args.get(key)))
+        chosen = key in typed or current != json.loads(json.dumps(parameters[key].default))
+        if chosen and current != value:
+            raise UserError(
+                f"--model.{key}={json.dumps(current)} contradicts the weights {source}, which need {key}="
+                f"{json.dumps(value)}; drop the option or pass other weights"
+            )
+        init_args[key] = value
+
+
 class DerainCLI(LightningCLI):
     """LightningCLI with the zoo's defaults: synthetic data, a PSNR-Y checkpoint, no fit of baselines."""
 
@@ -154,6 +227,16 @@ class DerainCLI(LightningCLI):
             check_checkpoint(config.get("ckpt_path"), _alias_of(requested))
         super()._parse_ckpt_path()
 
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        """Keep the argument list: checks before instantiation tell typed options from defaults."""
+        self.argv = list(args or [])
+        super().parse_arguments(parser, args)
+
+    def before_instantiate_classes(self) -> None:
+        """Weights checks run on the parsed config, before any model is built or any file written."""
+        if self.subcommand:
+            check_weights(self.config[self.subcommand], self.subcommand, self.argv)
+
     def before_fit(self) -> None:
         if not getattr(self.model, "trainable", True):
             raise SystemExit(
@@ -193,7 +276,7 @@ def usage() -> str:
     models = ", ".join(model_registry())
     datasets = ", ".join(data_registry())
     return (
-        "usage: derain-zoo {fit,validate,test,predict,benchmark,synthesize} [options]\n\n"
+        "usage: derain-zoo {fit,validate,test,predict,benchmark,synthesize,weights} [options]\n\n"
         "Video rain removal models on PyTorch Lightning.\n\n"
         "commands:\n"
         "  fit          train a model (default data: built-in synthetic rain videos)\n"
@@ -201,7 +284,8 @@ def usage() -> str:
         "  test         PSNR/SSIM (RGB and Y) per sequence and mean; writes metrics.json/csv\n"
         "  predict      restore whole sequences\n"
         "  benchmark    parameters, GFLOPs, latency and memory per model\n"
-        "  synthesize   render rain onto your own clean videos\n\n"
+        "  synthesize   render rain onto your own clean videos\n"
+        "  weights      list the shipped weights (--model.weights=NAME) with their scores\n\n"
         f"models (--model=NAME):   {models}\n"
         f"datasets (--data=NAME):  {datasets}\n\n"
         "Run 'derain-zoo fit --help' for every option of a command.\n"
@@ -221,8 +305,22 @@ def main(args: Sequence[str] | None = None) -> None:
     except user_errors as error:
         if os.environ.get("DERAIN_ZOO_DEBUG"):
             raise
-        text = " ".join(str(error).split())
+        text = " ".join(str(_weights_cause(error)).split())
         raise SystemExit(f"derain-zoo: error: {text}") from None
+
+
+def _weights_cause(error: BaseException) -> BaseException:
+    """The WeightsError behind ``error``: jsonargparse wraps constructor errors in a long union-type message."""
+    from derain_zoo.weights import WeightsError
+
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, WeightsError):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return error
 
 
 def run(args: Sequence[str] | None = None) -> DerainCLI | None:
@@ -265,6 +363,8 @@ def _run_tool(name: str, argv: list[str]) -> None:
 
     if name == "synthesize":
         from derain_zoo.data import synthesize as tool
+    elif name == "weights":
+        from derain_zoo import weights as tool
     else:
         from derain_zoo import benchmark as tool
     parser = argparse.ArgumentParser(prog=f"derain-zoo {name}", description=tool.__doc__)
