@@ -96,7 +96,7 @@ def test_chunked_predict_equals_restoring_the_whole_sequence_at_once(tmp_path, l
     give exactly what restore_sequence gives for the whole video in one batch."""
     cli = run(
         ["predict", "--config", str(CONF / "estinet.yaml"), "--data=video", f"--data.input={long_mp4}",
-         "--model.init_args.chunk_frames=6", "--model.init_args.chunk_overlap=2",
+         "--model.init_args.chunk_frames=6", "--model.init_args.chunk_overlap=2", "--model.init_args.weights=random",
          f"--trainer.default_root_dir={tmp_path}", *QUIET]
     )
     (restored,) = cli.predictions

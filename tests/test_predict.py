@@ -10,7 +10,7 @@ import yaml
 
 from derain_zoo.cli import main
 from derain_zoo.data import video_io
-from derain_zoo.predict import OutputExistsError, partial_path, write_sequence
+from derain_zoo.predict import OutputExistsError, UnsafeOutputError, partial_path, write_sequence
 from derain_zoo.registry import model_registry
 
 CONF = Path(__file__).resolve().parent / "conf"
@@ -101,9 +101,13 @@ def test_write_sequence_replaces_a_folder_only_when_allowed(tmp_path):
     target = tmp_path / "frames"
     write_sequence(target, [np.zeros((8, 8, 3), np.uint8)] * 3, fps=10.0)
     with pytest.raises(OutputExistsError):
-        write_sequence(target, [np.ones((8, 8, 3), np.uint8)], fps=10.0)
-    write_sequence(target, [np.ones((8, 8, 3), np.uint8)], fps=10.0, overwrite=True)
-    assert len(video_io.list_frames(target)) == 1
+        write_sequence(target, [np.ones((8, 8, 3), np.uint8)] * 3, fps=10.0)
+    write_sequence(target, [np.ones((8, 8, 3), np.uint8)] * 3, fps=10.0, overwrite=True)
+    assert video_io.read_frames(target)[0].min() == 1 and len(video_io.list_frames(target)) == 3
+    # one frame would leave two frames of the earlier run behind: refused, the folder as it was
+    with pytest.raises(UnsafeOutputError, match="00002.png..00003.png"):
+        write_sequence(target, [np.zeros((8, 8, 3), np.uint8)], fps=10.0, overwrite=True)
+    assert video_io.read_frames(target)[0].min() == 1 and len(video_io.list_frames(target)) == 3
 
 
 @pytest.mark.slow  # one CLI run per registered model
@@ -123,6 +127,7 @@ def test_every_model_writes_a_video_of_the_input_size(alias, tmp_path, small_mp4
             f"--data.input={source}",
             f"--output={output}",
             f"--trainer.default_root_dir={tmp_path}",
+            "--model.init_args.weights=random",  # shapes only: untrained weights on purpose
             *QUIET,
         ]
     )
