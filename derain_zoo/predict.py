@@ -22,12 +22,16 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from derain_zoo.data import video_io
-from derain_zoo.data.datasets import SegmentDataset
+from derain_zoo.data.datasets import SegmentDataset, Sequence
 from derain_zoo.models.base import batch_context
 
 
 class OutputExistsError(FileExistsError):
     """The prediction target exists and ``--overwrite`` was not given."""
+
+
+class UnsafeOutputError(ValueError):
+    """Writing the output would destroy an input, another output of the run or a file the run did not write."""
 
 
 class IncompleteOutputError(RuntimeError):
@@ -53,19 +57,79 @@ def partial_path(target: Path) -> Path:
     return target.with_name(f".{target.name}.partial-{os.getpid()}")
 
 
+def output_path(target: str | Path) -> Path:
+    """``target`` made absolute with ``..`` and links resolved in its folder, its own name kept.
+
+    ``dir/../dir`` must name ``dir`` itself: renaming onto the unresolved spelling fails once
+    ``dir`` is replaced. The last component is not followed, so a link there is seen as a link.
+    """
+    path = Path(target).expanduser()
+    if path.name in ("", ".."):  # "." or "..": the folder itself
+        return path.resolve()
+    return path.parent.resolve() / path.name
+
+
 def check_target(target: str | Path, overwrite: bool) -> Path:
-    """The output path, or OutputExistsError when it exists and may not be replaced."""
-    target = Path(target)
-    if target.exists() and not overwrite:
+    """The output path, or an error when it exists and may not be replaced, or is of the wrong kind."""
+    target = output_path(target)
+    if target.is_symlink():
+        raise UnsafeOutputError(f"output {target} is a symbolic link; pass the path it points to")
+    if not target.exists():
+        return target
+    if not overwrite:
         raise OutputExistsError(f"output {target} already exists; pass --overwrite to replace it")
+    if video_io.is_video(target) and target.is_dir():
+        raise UnsafeOutputError(f"output {target} is a folder, not a video file; --overwrite replaces only files")
+    if not video_io.is_video(target) and not target.is_dir():
+        raise UnsafeOutputError(f"output {target} is a file, but frames are written to a folder; choose another name")
     return target
+
+
+def check_stale_frames(target: Path, frames: int) -> None:
+    """Refuse a frame folder that holds numbered frames beyond the ``frames`` this run writes.
+
+    ``--overwrite`` replaces only the frames the run writes; frames left by an earlier, longer run
+    would silently lengthen the result, and deleting them would remove files the run did not write.
+    """
+    if not target.is_dir():
+        return
+    stale = sorted(p.name for p in target.iterdir() if _frame_number(p) > frames)
+    if stale:
+        raise UnsafeOutputError(
+            f"output folder {target} holds {stale[0]}..{stale[-1]} beyond the {frames} frames this run writes "
+            "(from an earlier, longer run?); remove them or choose another --output"
+        )
+
+
+def _frame_number(path: Path) -> int:
+    """The number of a frame file as write_frames names it (00007.png -> 7), 0 for any other file."""
+    match = video_io.FRAME_FILE.fullmatch(path.name)
+    return int(match.group(1)) if match and path.is_file() else 0
+
+
+def check_not_input(target: Path, inputs: Iterable[Path]) -> None:
+    """Refuse an output that is, contains or lies inside an input (links and ``..`` resolved)."""
+    real = target.resolve()
+    for source in inputs:
+        source_real = Path(source).resolve()
+        if real == source_real:
+            relation = "is"
+        elif source_real in real.parents:
+            relation = "lies inside"
+        elif real in source_real.parents:
+            relation = "contains"
+        else:
+            continue
+        raise UnsafeOutputError(f"output {target} {relation} the input {source}; choose an --output outside the input")
 
 
 class PartialOutput:
     """One output (video file or frame folder) written frame by frame under a hidden temporary name.
 
-    ``commit`` renames it into place; ``abort`` removes it. Frames are appended as they are
-    restored, so a long video is never held in memory to be written.
+    ``commit`` checks the result and moves it into place; ``abort`` removes it. Frames are appended
+    as they are restored, so a long video is never held in memory to be written. A frame folder
+    that exists is not replaced as a whole: only the frames of this run are moved into it, so
+    anything else the user keeps there survives ``--overwrite``.
     """
 
     def __init__(self, target: Path, fps: float, overwrite: bool = False) -> None:
@@ -76,25 +140,43 @@ class PartialOutput:
         self._video = video_io.VideoFileWriter(self.partial, fps) if video_io.is_video(self.target) else None
 
     def write(self, frames: Iterable[np.ndarray]) -> None:
-        """Append frames (RGB uint8 H,W,3)."""
-        if self._video is not None:
-            for frame in frames:
-                self._video.write(frame)
-                self.frames += 1
-        else:
-            self.frames += len(video_io.write_frames(self.partial, frames, start=self.frames + 1))
+        """Append frames (RGB uint8 H,W,3); a failed write raises WriteError naming the target."""
+        try:
+            if self._video is not None:
+                for frame in frames:
+                    self._video.write(frame)
+                    self.frames += 1
+            else:
+                self.frames += len(video_io.write_frames(self.partial, frames, start=self.frames + 1))
+        except OSError as error:
+            raise video_io.WriteError(f"could not write {self.target}: {error.strerror or error}") from error
 
     def commit(self) -> Path:
-        """Finish the file and move it to the target name (replacing a folder only if allowed)."""
-        if self.frames == 0:
+        """Check the finished output holds every frame, then move it into place; on failure remove it."""
+        try:
+            if self.frames == 0:
+                raise ValueError(f"no frames to write to {self.target}")
+            if self._video is not None:
+                self._video.finish(self.target)
+            else:
+                check_stale_frames(self.target, self.frames)
+            self._move_into_place()
+        except BaseException:
             self.abort()
-            raise ValueError(f"no frames to write to {self.target}")
-        if self._video is not None:
-            self._video.close()
-        if self.target.is_dir():
-            shutil.rmtree(self.target)  # os.replace cannot replace a non-empty folder
-        os.replace(self.partial, self.target)
+            raise
         return self.target
+
+    def _move_into_place(self) -> None:
+        """Rename the file or new folder; into an existing folder move only this run's frames."""
+        try:
+            if self._video is None and self.target.is_dir():
+                for frame in sorted(self.partial.iterdir()):
+                    os.replace(frame, self.target / frame.name)
+                self.partial.rmdir()
+            else:
+                os.replace(self.partial, self.target)
+        except OSError as error:
+            raise video_io.WriteError(f"could not write {self.target}: {error.strerror or error}") from error
 
     def abort(self) -> None:
         """Drop the temporary output so an interrupted run leaves nothing under either name."""
@@ -104,7 +186,7 @@ class PartialOutput:
 
 
 def write_sequence(target: Path, frames: Iterable[np.ndarray], fps: float, overwrite: bool = False) -> Path:
-    """Write frames to a video file or frame folder via a temporary name, then rename into place."""
+    """Write frames to a video file or frame folder via a temporary name, then move them into place."""
     output = PartialOutput(Path(target), fps, overwrite)
     try:
         output.write(frames)
@@ -115,9 +197,9 @@ def write_sequence(target: Path, frames: Iterable[np.ndarray], fps: float, overw
 
 
 def _remove(path: Path) -> None:
-    if path.is_dir():
+    if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
-    elif path.exists():
+    elif path.exists() or path.is_symlink():
         path.unlink()
 
 
@@ -135,7 +217,9 @@ class PredictionWriter(BasePredictionWriter):
     folders) or ``<stem>_<name><suffix>`` (videos). Frame folders carry no frame rate, so their
     videos are written at ``fps`` (default ``video_io.DEFAULT_FPS``). A sequence arrives in chunks
     (see ``VideoDerainDataModule.inference_view``): each chunk is encoded as it comes, and the file
-    is renamed into place after the sequence's last chunk.
+    is moved into place after the sequence's last chunk. Every target is checked before the first
+    frame is restored: none may be an input, two sequences may not share one, and ``--overwrite``
+    replaces only what the run writes.
     """
 
     def __init__(
@@ -147,7 +231,7 @@ class PredictionWriter(BasePredictionWriter):
         progress: bool = True,
     ) -> None:
         super().__init__(write_interval="batch")
-        self.output = Path(output)
+        self.output = output_path(output)
         self.overwrite = overwrite
         self.side_by_side = side_by_side
         self.fps = fps
@@ -155,18 +239,42 @@ class PredictionWriter(BasePredictionWriter):
         self.written: list[Path] = []
         self._open: dict[str, tuple[PartialOutput, tqdm]] = {}
         self._sequences = 1
+        self._inputs: list[Path] = []
+        self._claimed: dict[str, str] = {}
+        self._planned = False  # every target was checked up front (the datasets named their sequences)
 
     def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Refuse an existing output (or a multi-process run) before any frame is restored, not after."""
+        """Refuse an unsafe output (or a multi-process run) before any frame is restored, not after."""
         if trainer.world_size > 1:
             raise ValueError(
                 "predict --output writes each video in order from one process; run it with --trainer.devices=1"
             )
-        self._sequences = _sequence_count(trainer)
-        self.written = []
-        self._open = {}
+        sequences = _predict_sequences(trainer)
+        self._sequences = len(sequences) if sequences is not None else _sequence_count(trainer)
+        self.written, self._open, self._claimed = [], {}, {}
+        self._inputs = _input_paths(trainer, sequences or [])
+        check_not_input(self.output, self._inputs)
         if self._sequences == 1:
             check_target(self.output, self.overwrite)
+        for seq in sequences or []:
+            self._check(seq.name, len(seq))
+        self._planned = sequences is not None
+
+    def _check(self, name: str, frames: int | None) -> Path:
+        """The target of sequence ``name``, refused when it collides, is an input or may not be replaced."""
+        target = self.target(name)
+        key = str(target).lower()  # case-insensitive file systems too
+        if key in self._claimed:
+            raise UnsafeOutputError(
+                f"sequences '{self._claimed[key]}' and '{name}' would both be written to {target}; "
+                "rename one of the inputs"
+            )
+        self._claimed[key] = name
+        check_not_input(target, self._inputs)
+        check_target(target, self.overwrite)
+        if frames is not None and self.overwrite and not video_io.is_video(target):
+            check_stale_frames(target, frames)
+        return target
 
     def target(self, name: str) -> Path:
         """Where the sequence ``name`` is written."""
@@ -202,9 +310,9 @@ class PredictionWriter(BasePredictionWriter):
     def _start(self, name: str, batch: dict[str, Any]) -> tuple[PartialOutput, tqdm]:
         """Open the temporary output of a sequence at its first chunk."""
         fps = float(self.fps or batch.get("fps") or video_io.DEFAULT_FPS)
-        target = self.target(name)
-        total = batch.get("sequence_frames") or batch["rain"].shape[1]
-        bar = tqdm(total=int(total), desc=f"writing {target.name}", unit="frame", disable=not self.progress)
+        total = int(batch.get("sequence_frames") or batch["rain"].shape[1])
+        target = self.target(name) if self._planned else self._check(name, total)
+        bar = tqdm(total=total, desc=f"writing {target.name}", unit="frame", disable=not self.progress)
         self._open[name] = (PartialOutput(target, fps, self.overwrite), bar)
         return self._open[name]
 
@@ -228,14 +336,35 @@ class PredictionWriter(BasePredictionWriter):
         self._open = {}
 
 
+def _predict_datasets(trainer: L.Trainer) -> list[Any]:
+    loaders = trainer.predict_dataloaders
+    return [loader.dataset for loader in (loaders if isinstance(loaders, (list, tuple)) else [loaders])]
+
+
+def _predict_sequences(trainer: L.Trainer) -> list[Sequence] | None:
+    """The sequences the predict loaders deliver, when their datasets say (None for other datasets)."""
+    sequences: list[Sequence] = []
+    for dataset in _predict_datasets(trainer):
+        if not isinstance(getattr(dataset, "sequences", None), list):
+            return None
+        sequences += dataset.sequences
+    return sequences
+
+
 def _sequence_count(trainer: L.Trainer) -> int:
     """How many sequences the predict loaders deliver: a chunked dataset says so, otherwise one per item."""
-    loaders = trainer.predict_dataloaders
     total = 0
-    for loader in loaders if isinstance(loaders, (list, tuple)) else [loaders]:
-        dataset = loader.dataset
+    for dataset in _predict_datasets(trainer):
         total += len(dataset.sequences) if isinstance(dataset, SegmentDataset) else len(dataset)
     return total
+
+
+def _input_paths(trainer: L.Trainer, sequences: list[Sequence]) -> list[Path]:
+    """Everything predict reads: the data module's input and root, and every source of every sequence."""
+    paths = [Path(p) for p in (getattr(trainer.datamodule, key, None) for key in ("input", "root")) if p]
+    for seq in sequences:
+        paths += [source.path for source in seq.sources().values()]
+    return paths
 
 
 class SequenceCollector(BasePredictionWriter):

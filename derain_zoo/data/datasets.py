@@ -8,6 +8,7 @@ validation clips of ``num_frames`` and ``SequenceDataset`` whole sequences for t
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -495,8 +496,18 @@ def input_sequences(path: str | Path, cache: bool = False) -> list[Sequence]:
     videos = [p for p in sorted(path.iterdir(), key=video_io.natural_key) if p.is_file() and video_io.is_video(p)]
     has_frames = any(p.suffix.lower() in video_io.IMAGE_SUFFIXES for p in path.iterdir())
     if videos and not has_frames:
-        return [Sequence(p.stem, FrameSource(p, cache)) for p in videos]
+        return [Sequence(name, FrameSource(p, cache)) for name, p in zip(video_names(videos), videos)]
     return [Sequence(path.name, FrameSource(path, cache))]
+
+
+def video_names(videos: list[Path]) -> list[str]:
+    """Sequence names of videos: their stems, with the suffix added where stems clash (clip_avi, clip_mp4).
+
+    The name is where predict writes a sequence, so ``clip.avi`` and ``clip.mp4`` in one folder
+    must not both be called ``clip``. Stems are compared ignoring case, as some file systems do.
+    """
+    stems = Counter(p.stem.lower() for p in videos)
+    return [f"{p.stem}_{p.suffix[1:]}" if stems[p.stem.lower()] > 1 else p.stem for p in videos]
 
 
 def hold_out(

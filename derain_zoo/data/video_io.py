@@ -18,7 +18,18 @@ import numpy as np
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
+# OpenCV's writer has no WebM codec here (mp4v/MJPG only), so .webm is read but never written
+WRITABLE_VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
 DEFAULT_FPS = 25.0
+FRAME_FILE = re.compile(r"(\d{5,})\.png")  # what write_frames names its frames: 00001.png, 00002.png, ...
+
+
+class WriteError(OSError, ValueError):
+    """A frame or video could not be written completely (disk full, read-only folder, encoder failure).
+
+    An OSError for code that handles I/O failures, and a ValueError so the command line reports it
+    in one line naming the file.
+    """
 
 
 def natural_key(path: Path) -> list[int | str]:
@@ -206,7 +217,7 @@ def write_frames(folder: str | Path, frames: Iterable[np.ndarray], start: int = 
         path = folder / f"{number:05d}.png"
         image = frame if frame.ndim == 2 else np.ascontiguousarray(frame[:, :, ::-1])
         if not cv2.imwrite(str(path), image):
-            raise OSError(f"could not write frame {path}")
+            raise WriteError(f"could not write frame {path} (disk full or folder not writable?)")
         written.append(path)
     return written
 
@@ -232,7 +243,7 @@ class VideoFileWriter:
             height, width = frame.shape[:2]
             self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*codec), self.fps, (width, height))
             if not self._writer.isOpened():
-                raise OSError(f"could not open {self.path} for writing (codec {codec})")
+                raise WriteError(f"could not open {self.path} for writing (codec {codec})")
         self._writer.write(np.ascontiguousarray(frame[:, :, ::-1]))
         self.frames += 1
 
@@ -241,6 +252,23 @@ class VideoFileWriter:
         if self._writer is not None:
             self._writer.release()
             self._writer = None
+
+    def finish(self, name: str | Path | None = None) -> None:
+        """Close the file and check it holds every frame written, else raise WriteError naming it (or ``name``).
+
+        OpenCV's writer reports no failure: on a full disk it prints a warning per frame and leaves
+        a short or unreadable file. Counting the frames back costs one decode of the output, small
+        next to restoring it, and is the only way to know the file is whole.
+        """
+        self.close()
+        try:
+            found = count_frames(self.path)
+        except (OSError, ValueError):
+            found = 0
+        if found != self.frames:
+            raise WriteError(
+                f"could not write {name or self.path}: it holds {found} of {self.frames} frames (disk full?)"
+            )
 
 
 def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float) -> None:
@@ -253,3 +281,4 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float) -> N
         writer.close()
     if writer.frames == 0:
         raise ValueError(f"no frames to write to {path}")
+    writer.finish()
