@@ -85,6 +85,21 @@ def check_target(target: str | Path, overwrite: bool) -> Path:
     return target
 
 
+def check_output_suffix(output: Path) -> None:
+    """Refuse an output name whose extension is neither a video the writer can encode nor a folder.
+
+    Without this, ``result.gif`` or a typo such as ``result.mp5`` silently became a folder of PNGs.
+    An existing folder is taken as a frame folder whatever its name.
+    """
+    suffix = output.suffix.lower()
+    if not suffix or suffix in video_io.WRITABLE_VIDEO_SUFFIXES or output.is_dir():
+        return
+    raise UnsafeOutputError(
+        f"output {output}: cannot write '{output.suffix}' files; name a video "
+        f"({', '.join(video_io.WRITABLE_VIDEO_SUFFIXES)}) or a frame folder (a name without extension)"
+    )
+
+
 def check_stale_frames(target: Path, frames: int) -> None:
     """Refuse a frame folder that holds numbered frames beyond the ``frames`` this run writes.
 
@@ -232,6 +247,7 @@ class PredictionWriter(BasePredictionWriter):
     ) -> None:
         super().__init__(write_interval="batch")
         self.output = output_path(output)
+        check_output_suffix(self.output)
         self.overwrite = overwrite
         self.side_by_side = side_by_side
         self.fps = fps

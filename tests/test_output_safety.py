@@ -258,3 +258,18 @@ def test_a_frame_that_cannot_be_written_fails_the_run_in_one_line(tmp_path):
     assert "frames" in _last_line_of_failure(_console_limited(args, max_file_bytes=10_000))
     assert not output.exists()
     _no_partial(tmp_path)
+
+
+# ------------------------------------------------------------------------------------ item 14
+@pytest.mark.parametrize("name", ["result.gif", "result.xyz", "result.webm", "result.png"])
+def test_an_output_extension_that_cannot_be_written_is_refused_listing_the_supported_ones(tmp_path, clip, name):
+    message = _refused(tmp_path, clip, tmp_path / name)
+    assert name in message and ".mp4" in message and ".avi" in message and "folder" in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inputs"]
+
+
+def test_an_existing_folder_with_a_dot_in_its_name_is_a_frame_folder(tmp_path, clip):
+    output = tmp_path / "frames.v2"
+    output.mkdir()
+    _predict(tmp_path, clip, output, "--overwrite")
+    np.testing.assert_array_equal(video_io.read_frames(output)[0], video_io.read_frames(clip)[0])
