@@ -38,6 +38,14 @@ class IncompleteOutputError(RuntimeError):
     """Prediction ended before a sequence's last chunk (e.g. ``limit_predict_batches``); nothing was written."""
 
 
+class TerminatedError(IncompleteOutputError):
+    """SIGTERM arrived during predict: stop like Ctrl-C, leaving no unfinished output and exiting non-zero.
+
+    Lightning only notes a SIGTERM (``trainer.received_sigterm``) and its predict loop runs on, so
+    without this a terminated run finished and replaced the output anyway.
+    """
+
+
 def to_uint8_frames(video: Tensor) -> Iterator[np.ndarray]:
     """T,C,H,W floats in [0, 1] -> H,W,3 uint8 RGB frames, one at a time to keep memory flat."""
     for frame in video:
@@ -311,6 +319,7 @@ class PredictionWriter(BasePredictionWriter):
         dataloader_idx: int = 0,
     ) -> None:
         """Encode the restored frames of this batch; finish a sequence after its last chunk."""
+        self._stop_if_terminated(trainer)
         for b, name in enumerate(batch["name"]):
             output, bar = self._open.get(name) or self._start(str(name), batch)
             frames = to_uint8_frames(prediction[b])
@@ -332,8 +341,21 @@ class PredictionWriter(BasePredictionWriter):
         self._open[name] = (PartialOutput(target, fps, self.overwrite), bar)
         return self._open[name]
 
+    def on_predict_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        """Stop before restoring another batch once SIGTERM arrived."""
+        self._stop_if_terminated(trainer)
+
+    def _stop_if_terminated(self, trainer: L.Trainer) -> None:
+        """Raise TerminatedError after a SIGTERM; Lightning then calls on_exception, which drops the partials."""
+        if getattr(trainer, "received_sigterm", False):
+            unfinished = ", ".join(sorted(self._open)) or "the remaining sequences"
+            raise TerminatedError(f"predict was terminated (SIGTERM); nothing written for {unfinished}")
+
     def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """A sequence whose last chunk never came (a limited run) is not left half-written."""
+        """A sequence whose last chunk never came (a limited or terminated run) is not left half-written."""
+        self._stop_if_terminated(trainer)
         unfinished = sorted(self._open)
         self._abort_all()
         if unfinished:

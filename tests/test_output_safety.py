@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import os
 import resource
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -273,3 +275,33 @@ def test_an_existing_folder_with_a_dot_in_its_name_is_a_frame_folder(tmp_path, c
     output.mkdir()
     _predict(tmp_path, clip, output, "--overwrite")
     np.testing.assert_array_equal(video_io.read_frames(output)[0], video_io.read_frames(clip)[0])
+
+
+# ------------------------------------------------------------------------------------ item 12
+def test_sigterm_stops_predict_leaves_the_old_output_and_exits_non_zero(tmp_path):
+    source = tmp_path / "inputs" / "long"
+    video_io.write_frames(source, _frames(400, seed=6, height=16, width=16))
+    output = tmp_path / "derained.avi"
+    output.write_bytes(b"the user's good file")
+    before = _hashes(tmp_path)
+    args = [*_args(source, output, "--overwrite", "--model.init_args.chunk_frames=1")]
+    process = subprocess.Popen(
+        ["derain-zoo", *args, f"--trainer.default_root_dir={tmp_path / RUN}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not list(tmp_path.glob(".derained.partial*")):  # the run is writing: terminate it
+            assert process.poll() is None and time.monotonic() < deadline, "predict ended before it wrote a frame"
+            time.sleep(0.01)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=300)
+    finally:
+        process.kill()
+    assert process.returncode != 0 and "Traceback" not in stderr, stderr[-3000:]
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("derain-zoo: error:") and "SIGTERM" in last and "long" in last, last
+    assert _hashes(tmp_path) == before
+    _no_partial(tmp_path)
