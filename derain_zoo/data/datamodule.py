@@ -212,11 +212,14 @@ def _check_positive(**values: int) -> None:
 
 
 class SyntheticRainDataModule(VideoDerainDataModule):
-    """The default: rain rendered on moving scenes made from scikit-image's bundled photographs.
+    """The default: rain rendered on moving photographs and dead-leaves scenes (data version synthetic-v2).
 
     Args:
-        rain: light, heavy, accumulation (streaks + haze + occlusion), occlusion (J4R hybrid) or
-            mixed (one of them drawn per clip).
+        rain: natural (additive streaks from light to heavy, light common: the default, chosen
+            because it transfers to real rain, benchmarks/README.md), light, heavy, accumulation
+            (streaks + haze + occlusion), occlusion (J4R hybrid) or mixed (one kind drawn per clip).
+        content: photos, dead_leaves or mixed (either per clip) clean scenes.
+        degrade: camera noise and JPEG coding on rainy and clean frames, slight defocus of the scene.
         frame_size: side of the rendered scene; training and validation clips are crop_size windows.
         train_clips: clips per training epoch (fresh every epoch).
         val_clips: validation clips (the same every run for one seed).
@@ -229,7 +232,9 @@ class SyntheticRainDataModule(VideoDerainDataModule):
 
     def __init__(
         self,
-        rain: str = "mixed",
+        rain: str = "natural",
+        content: str = "mixed",
+        degrade: bool = True,
         frame_size: int = 256,
         train_clips: int = 2000,
         val_clips: int = 64,
@@ -245,25 +250,23 @@ class SyntheticRainDataModule(VideoDerainDataModule):
                 f"crop_size={self.crop_size} is larger than frame_size={frame_size}; "
                 "lower crop_size or raise frame_size"
             )
-        SyntheticRainClips("val", 1, 1, frame_size, None, rain)  # validates ``rain`` now, not in a worker
+        SyntheticRainClips("val", 1, 1, frame_size, None, rain, content=content)  # validates now, not in a worker
         self.rain, self.frame_size = rain, frame_size
+        self.scene = {"content": content, "degrade": degrade}
         self.train_clips, self.val_clips = train_clips, val_clips
         self.test_sequences, self.test_frames = test_sequences, test_frames
 
     def build_dataset(self, split: str) -> Dataset:
         """Fresh training clips per epoch, fixed validation clips, whole test sequences."""
         flips = ClipAugment(None, self.hflip, self.vflip, self.reverse)
+        common = {"frame_size": self.frame_size, "rain": self.rain, "seed": self.seed, **self.scene}
         if split == "train":
             return SyntheticRainClips(
-                "train", self.train_clips, self.num_frames, self.frame_size, self.crop_size, self.rain, self.seed, flips
+                "train", self.train_clips, self.num_frames, crop_size=self.crop_size, augment=flips, **common
             )
         if split == "val":
-            return SyntheticRainClips(
-                "val", self.val_clips, self.num_frames, self.frame_size, self.crop_size, self.rain, self.seed
-            )
-        test = SyntheticRainClips(
-            "test", self.test_sequences, self.test_frames, self.frame_size, None, self.rain, self.seed
-        )
+            return SyntheticRainClips("val", self.val_clips, self.num_frames, crop_size=self.crop_size, **common)
+        test = SyntheticRainClips("test", self.test_sequences, self.test_frames, crop_size=None, **common)
         return test if split == "test" else _RainOnly(test)
 
 

@@ -12,6 +12,10 @@ the occlusion map (1 = occluded by a drop close to the lens).
   ``light`` / ``heavy``): O = B + S, i.e. T = 1, alpha = 0.
 - ``hybrid_occlusion`` (J4R-Net): O = (1 - alpha)(B + S) + alpha * A with binary alpha, T = 1.
 - ``comprehensive`` (Yang et al. TPAMI, RainSynAll100 style): streaks, accumulation and occlusion.
+- ``natural`` (the default of data version ``synthetic-v2``): additive streaks whose density, length,
+  width, brightness and angle are drawn per sequence from a heaviness in [0, 1] skewed towards light
+  rain (u ** 2.5 for uniform u, mean 0.29), so the clips span benchmark rain from NTURain's sparse thin streaks
+  (input PSNR-Y about 30 dB) to RainSynComplex25-like downpours, with light rain the common case.
 
 S is the *effective* streak layer, clip(B + S) - B, so the stored layers recombine to the stored
 rainy frame exactly although B + S is clipped to [0, 1]. Unused components carry identity values
@@ -31,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-RAIN_KINDS = ("light", "heavy", "accumulation", "occlusion")
+RAIN_KINDS = ("light", "heavy", "accumulation", "occlusion", "natural")
 LAYER_KEYS = ("streak", "occlusion", "transmission", "atmosphere", "haze")
 
 
@@ -52,6 +56,7 @@ PRESETS = {
     "light": StreakPreset((1, 2), (0.001, 0.003), (8.0, 20.0), (0.4, 0.8), (0.3, 0.55), 15.0),
     "heavy": StreakPreset((3, 3), (0.0015, 0.003), (16.0, 40.0), (0.7, 1.4), (0.5, 0.85), 25.0),
 }
+NATURAL_SKEW = 2.5  # heaviness = u ** 2.5 for uniform u: mean 0.29, light rain is common
 OCCLUDER = StreakPreset((1, 1), (0.0003, 0.0008), (6.0, 16.0), (2.0, 3.5), (1.0, 1.0), 20.0, min_drops=3)
 
 
@@ -108,7 +113,12 @@ class MovingLayer:
 
 
 def _streak_layer(
-    height: int, width: int, preset: StreakPreset, angle: float, scale: float, generator: torch.Generator
+    height: int,
+    width: int,
+    preset: StreakPreset,
+    angle: float,
+    scale: float,
+    generator: torch.Generator,
 ) -> MovingLayer:
     """One depth layer of streaks: seeds, width blur, motion blur, and a fall speed near its length."""
     rows = 2 * height  # a taller canvas makes the pattern repeat less often in long sequences
@@ -190,10 +200,40 @@ class RainField:
         return value.expand(frames, channels, self.height, self.width)
 
 
-def compose(background: Tensor, streak: Tensor, occlusion: Tensor, transmission: Tensor, atmosphere: Tensor) -> Tensor:
+def compose(
+    background: Tensor,
+    streak: Tensor,
+    occlusion: Tensor,
+    transmission: Tensor,
+    atmosphere: Tensor,
+) -> Tensor:
     """The one rain equation O = (1-alpha)(T(B+S) + (1-T)A) + alpha A, for checks and for losses."""
     hazy = transmission * (background + streak) + (1 - transmission) * atmosphere
     return (1 - occlusion) * hazy + occlusion * atmosphere
+
+
+def natural_preset(generator: torch.Generator) -> StreakPreset:
+    """A per-sequence streak preset: one heaviness draw sets density, brightness and layer count together
+    (heavy rain is dense, bright and deep), while length, width and angle vary on their own."""
+    heaviness = torch.rand((), generator=generator).item() ** NATURAL_SKEW
+    density = 0.0004 * 6**heaviness  # 0.0004 .. 0.0024 drops per pixel and layer
+    brightness = 0.25 + 0.5 * heaviness
+    layers = 1 + round(1.5 * heaviness)
+    length = _uniform(10.0, 45.0, generator)
+    width = _uniform(0.3, 1.0, generator)
+    return StreakPreset(
+        (layers, layers),
+        (density * 0.8, density * 1.2),
+        (length * 0.8, length * 1.2),
+        (width, width * 1.3),
+        (brightness * 0.8, min(1.0, brightness * 1.2)),
+        max_angle=0.0,
+    )
+
+
+def _natural_angle(generator: torch.Generator) -> float:
+    """Fall angle in radians: mostly near vertical (normal, sd 8 degrees), never beyond 25 degrees."""
+    return math.radians(max(-25.0, min(25.0, 8.0 * torch.randn((), generator=generator).item())))
 
 
 def _frame_scale(height: int, width: int) -> float:
@@ -209,7 +249,11 @@ def _atmosphere(generator: torch.Generator) -> Tensor:
 
 
 def sample_rain(
-    kind: str, height: int, width: int, generator: torch.Generator, scene_size: int | None = None
+    kind: str,
+    height: int,
+    width: int,
+    generator: torch.Generator,
+    scene_size: int | None = None,
 ) -> RainField:
     """Draw the rain of one sequence: ``light``, ``heavy``, ``occlusion`` or ``accumulation``.
 
@@ -219,11 +263,16 @@ def sample_rain(
     if kind not in RAIN_KINDS:
         raise ValueError(f"unknown rain '{kind}'; expected one of {', '.join(RAIN_KINDS)}")
     scale = _frame_scale(height, width) if scene_size is None else _frame_scale(scene_size, scene_size)
-    preset = PRESETS["light" if kind == "occlusion" else "heavy" if kind == "accumulation" else kind]
-    angle = math.radians(_uniform(-preset.max_angle, preset.max_angle, generator))
+    if kind == "natural":
+        preset, angle = natural_preset(generator), _natural_angle(generator)
+    else:
+        preset = PRESETS["light" if kind == "occlusion" else "heavy" if kind == "accumulation" else kind]
+        angle = math.radians(_uniform(-preset.max_angle, preset.max_angle, generator))
     count = int(torch.randint(preset.layers[0], preset.layers[1] + 1, (), generator=generator))
     rain = RainField(
-        height, width, [_streak_layer(height, width, preset, angle, scale, generator) for _ in range(count)]
+        height,
+        width,
+        [_streak_layer(height, width, preset, angle, scale, generator) for _ in range(count)],
     )
     if kind in ("occlusion", "accumulation"):
         rain.occluders = [_occluder_layer(height, width, scale, generator)]

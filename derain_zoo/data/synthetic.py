@@ -1,7 +1,8 @@
-"""The built-in default data: rain rendered onto clean videos made from shipped photographs.
+"""The built-in default data: rain rendered onto clean videos of photographs and procedural scenes.
 
-Clean video: a virtual camera moves smoothly over a photograph from scikit-image's bundled sample
-images (pan, zoom and a small rotation, all bounded sinusoids so long sequences stay inside the
+Clean video (``content``): a virtual camera moves smoothly over a background, either a photograph
+from scikit-image's bundled sample images or a dead-leaves scene textured with them
+(``scenes.py``; ``mixed``, the default, draws either with equal odds), seen (pan, zoom and a small rotation, all bounded sinusoids so long sequences stay inside the
 photo) while an elliptical patch cut from another photograph moves on its own path in front of
 it, so temporal models meet both global and independent motion. Rain comes from ``rain.py``.
 Training, validation and test use different photographs; every clip is a pure function of
@@ -12,7 +13,7 @@ training run sees the same stream.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from importlib import resources
@@ -28,6 +29,7 @@ from torch.utils.data import Dataset
 
 from derain_zoo.data import video_io
 from derain_zoo.data.rain import RAIN_KINDS, sample_rain
+from derain_zoo.data.scenes import CONTENTS, dead_leaves, defocus, degrade, stack_textures
 from derain_zoo.data.transforms import ClipAugment
 
 # Files inside the scikit-image wheel (no download): natural colour photographs first, then grey
@@ -45,6 +47,8 @@ PHOTOS = {
         "brick.png",
         "grass.png",
         "gravel.png",
+        "coins.png",
+        "moon.png",
     ),
     "val": ("rocket.jpg",),
     "test": ("chelsea.png", "coffee.png"),
@@ -80,9 +84,18 @@ def load_photo(name: str, short_side: int) -> Tensor:
         )
     image = video_io.read_image(path)
     scale = short_side / min(image.shape[:2])
-    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    size = (
+        max(1, round(image.shape[1] * scale)),
+        max(1, round(image.shape[0] * scale)),
+    )
     image = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
     return torch.from_numpy(image).permute(2, 0, 1).float() / 255.0
+
+
+@lru_cache(maxsize=8)
+def split_textures(split: str, short_side: int) -> np.ndarray:
+    """The split's photographs stacked as dead-leaves textures (cached: built once per worker)."""
+    return stack_textures([load_photo(name, short_side) for name in PHOTOS[split]])
 
 
 def _wave(frames: Tensor, amplitude: float, rng: np.random.Generator) -> Tensor:
@@ -99,7 +112,11 @@ def _pixel_grid(size: int, window: tuple[int, int, int]) -> tuple[Tensor, Tensor
 
 
 def camera_grid(
-    photo_hw: tuple[int, int], frames: int, size: int, window: tuple[int, int, int], rng: np.random.Generator
+    photo_hw: tuple[int, int],
+    frames: int,
+    size: int,
+    window: tuple[int, int, int],
+    rng: np.random.Generator,
 ) -> Tensor:
     """grid_sample grid T,h,w,2 of a camera panning, zooming and rotating over the photograph."""
     height, width = photo_hw
@@ -119,7 +136,13 @@ def camera_grid(
     return torch.stack([(2 * u + 1) / width - 1, (2 * v + 1) / height - 1], dim=-1)
 
 
-def object_grid(frames: int, size: int, window: tuple[int, int, int], side: float, rng: np.random.Generator) -> Tensor:
+def object_grid(
+    frames: int,
+    size: int,
+    window: tuple[int, int, int],
+    side: float,
+    rng: np.random.Generator,
+) -> Tensor:
     """grid_sample grid into a sprite of ``side`` pixels moving on its own path across the frame."""
     t = torch.arange(frames, dtype=torch.float32)
     direction = rng.uniform(0, 2 * math.pi)
@@ -127,14 +150,23 @@ def object_grid(frames: int, size: int, window: tuple[int, int, int], side: floa
     px = rng.uniform(-0.2, 0.2) * size + drift * math.cos(direction)
     py = rng.uniform(-0.2, 0.2) * size + drift * math.sin(direction)
     x, y = _pixel_grid(size, window)
-    return torch.stack([(x[None] - px[:, None, None]) / (side / 2), (y[None] - py[:, None, None]) / (side / 2)], dim=-1)
+    return torch.stack(
+        [
+            (x[None] - px[:, None, None]) / (side / 2),
+            (y[None] - py[:, None, None]) / (side / 2),
+        ],
+        dim=-1,
+    )
 
 
 def sprite(photo: Tensor, rng: np.random.Generator) -> Tensor:
     """An elliptical patch of a photograph with a soft alpha edge, as 4,h,w (RGB + alpha)."""
     _, height, width = photo.shape
     side = int(min(height, width) * rng.uniform(0.2, 0.35))
-    top, left = int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1))
+    top, left = (
+        int(rng.integers(0, height - side + 1)),
+        int(rng.integers(0, width - side + 1)),
+    )
     patch = photo[:, top : top + side, left : left + side]
     ys, xs = torch.meshgrid(torch.linspace(-1, 1, side), torch.linspace(-1, 1, side), indexing="ij")
     aspect = rng.uniform(0.6, 1.0)
@@ -142,23 +174,76 @@ def sprite(photo: Tensor, rng: np.random.Generator) -> Tensor:
     return torch.cat([patch, alpha[None]])
 
 
-def render_clean(split: str, frames: int, size: int, window: tuple[int, int, int], rng: np.random.Generator) -> Tensor:
+def scene_background(
+    split: str,
+    short_side: int,
+    content: str,
+    grid: Callable[[tuple[int, int]], Tensor],
+    rng: np.random.Generator,
+) -> tuple[Tensor, Tensor]:
+    """The 3,H,W scene the camera moves over and the camera's grid into it: a photograph of the split,
+    or a dead-leaves scene drawn only where the camera looks (a square scene of ``short_side``)."""
+    names = PHOTOS[split]
+    if content == "photos" or (content == "mixed" and rng.uniform() < 0.5):
+        photo = load_photo(names[int(rng.integers(len(names)))], short_side)
+        return photo, grid(tuple(photo.shape[1:]))
+    scene_grid = grid((short_side, short_side))
+    pixels = ((scene_grid + 1) * short_side - 1) / 2
+    low = (pixels.amin(dim=(0, 1, 2)).floor() - 2).clamp(0, short_side - 1)
+    high = (pixels.amax(dim=(0, 1, 2)).ceil() + 3).clamp(1, short_side)
+    (x0, y0), (x1, y1) = low.long().tolist(), high.long().tolist()
+    leaves = dead_leaves(y1 - y0, x1 - x0, split_textures(split, short_side // 2), rng, scene_side=short_side)
+    window_grid = (2 * (pixels - low) + 1) / torch.tensor([x1 - x0, y1 - y0], dtype=torch.float32) - 1
+    return leaves, window_grid
+
+
+def render_clean(
+    split: str,
+    frames: int,
+    size: int,
+    window: tuple[int, int, int],
+    rng: np.random.Generator,
+    content: str = "photos",
+) -> Tensor:
     """Clean frames T,3,h,w of the crop ``window`` = (top, left, side) of a size x size moving scene."""
     names = PHOTOS[split]
     short_side = round(size / VIEW_FRACTION[0] * 1.1)
-    background = load_photo(names[int(rng.integers(len(names)))], short_side)
-    grid = camera_grid(tuple(background.shape[1:]), frames, size, window, rng)
+    background, grid = scene_background(
+        split,
+        short_side,
+        content,
+        lambda hw: camera_grid(hw, frames, size, window, rng),
+        rng,
+    )
     scene = F.grid_sample(
-        background.expand(frames, -1, -1, -1), grid, mode="bilinear", padding_mode="reflection", align_corners=False
+        background.expand(frames, -1, -1, -1),
+        grid,
+        mode="bilinear",
+        padding_mode="reflection",
+        align_corners=False,
     )
     patch = sprite(load_photo(names[int(rng.integers(len(names)))], short_side), rng)
     side = size * rng.uniform(0.25, 0.4)
     grid = object_grid(frames, size, window, side, rng)
     layer = F.grid_sample(
-        patch.expand(frames, -1, -1, -1), grid, mode="bilinear", padding_mode="zeros", align_corners=False
+        patch.expand(frames, -1, -1, -1),
+        grid,
+        mode="bilinear",
+        padding_mode="zeros",
+        align_corners=False,
     )
     alpha = layer[:, 3:]
     return (alpha * layer[:, :3] + (1 - alpha) * scene).clamp(0, 1)
+
+
+def refit_layers(layers: dict[str, Tensor], rainy: Tensor, clean: Tensor) -> dict[str, Tensor]:
+    """Layers after noise and JPEG coding: the streak is re-read as rainy - clean wherever the frame
+    is neither occluded nor hazy, so O = B + S stays exact for additive rain; under occlusion and
+    accumulation the layers stay those of the uncoded frame (coding error about 1 grey level)."""
+    additive = (layers["occlusion"] == 0) & (layers["transmission"] == 1)
+    streak = torch.where(additive, rainy - clean, layers["streak"])
+    haze = layers["transmission"] * clean + (1 - layers["transmission"]) * layers["atmosphere"]
+    return {**layers, "streak": streak, "haze": haze}
 
 
 class SyntheticRainClips(Dataset):
@@ -175,15 +260,20 @@ class SyntheticRainClips(Dataset):
         num_frames: int,
         frame_size: int,
         crop_size: int | None,
-        rain: str = "mixed",
+        rain: str = "natural",
         seed: int = 0,
         augment: ClipAugment | None = None,
+        content: str = "mixed",
+        degrade: bool = True,
     ) -> None:
         if rain != "mixed" and rain not in RAIN_KINDS:
             raise ValueError(f"unknown rain '{rain}'; expected one of mixed, {', '.join(RAIN_KINDS)}")
+        if content not in CONTENTS:
+            raise ValueError(f"unknown content '{content}'; expected one of {', '.join(CONTENTS)}")
         self.split, self.count, self.num_frames = split, count, num_frames
         self.frame_size, self.crop_size, self.rain = frame_size, crop_size, rain
         self.seed, self.augment = seed, augment
+        self.content, self.degrade = content, degrade
 
     def __len__(self) -> int:
         return self.count
@@ -205,10 +295,26 @@ class SyntheticRainClips(Dataset):
             if self.split == "train"
             else (offset // 2, offset // 2)
         )
-        clean = render_clean(self.split, self.num_frames, self.frame_size, (top, left, side), rng)
+        clean = render_clean(
+            self.split,
+            self.num_frames,
+            self.frame_size,
+            (top, left, side),
+            rng,
+            self.content,
+        )
+        if self.degrade:
+            clean = defocus(clean, rng)
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
         rainy, layers = sample_rain(kind, side, side, generator, scene_size=self.frame_size).render(clean)
-        sample = {"rain": rainy, "clean": clean, **{k: v.contiguous() for k, v in layers.items()}}
+        if self.degrade:
+            rainy, clean = degrade(rainy, clean, rng)
+            layers = refit_layers(layers, rainy, clean)
+        sample = {
+            "rain": rainy,
+            "clean": clean,
+            **{k: v.contiguous() for k, v in layers.items()},
+        }
         sample["index"] = torch.arange(self.num_frames, dtype=torch.int64)
         if self.augment is not None:
             sample = self.augment(sample, rng)

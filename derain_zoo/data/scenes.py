@@ -1,0 +1,131 @@
+"""Procedural clean scenes and camera degradations for the built-in data (data version ``synthetic-v2``).
+
+Ten photographs teach a restorer their own statistics: a model trained on them alone smooths the
+foliage and gravel of real footage (issue 14). The dead-leaves model (Matheron; Lee, Mumford and
+Huang 2001) is occluding disks whose radii follow r^-3, which gives the scale-invariant power
+spectrum, edge statistics and occlusions of natural images; restoration work (Achddou et al. 2021,
+"Synthetic images as a regularity prior for image restoration neural networks") trains denoisers
+on it nearly as well as on photographs. Here each leaf is filled with a random crop of a textured
+photograph (grass, gravel, brick, ...) under a random colour gain, so the scenes also carry the
+fine texture real rain falls in front of. Leaves are drawn as an index map with OpenCV (C code,
+one call per leaf), filled by one gather, and softened by a 0.5-pixel Gaussian so edges are
+anti-aliased like a camera's.
+
+``degrade`` applies what real frames carry to a rendered clip: sensor noise (the same noise in the
+rainy and the clean frame: it is part of the scene, which the model must keep) and JPEG coding
+(each frame coded on its own, as benchmark frames are stored).
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor
+
+DATA_VERSION = "synthetic-v2"
+CONTENTS = ("photos", "dead_leaves", "mixed")
+LEAVES_PER_PIXEL = 0.01  # about 3000 leaves on the 563-pixel scene behind a 256-pixel frame
+
+
+def leaf_radii(count: int, smallest: float, largest: float, rng: np.random.Generator) -> np.ndarray:
+    """Radii with density proportional to r^-3 on [smallest, largest] (inverse-CDF sampling)."""
+    low, high = smallest**-2, largest**-2
+    return (low - rng.uniform(size=count) * (low - high)) ** -0.5
+
+
+def dead_leaves(
+    height: int, width: int, textures: np.ndarray, rng: np.random.Generator, scene_side: int | None = None
+) -> Tensor:
+    """A 3,H,W dead-leaves scene in [0, 1] whose leaves are tinted crops of ``textures`` (``stack_textures``).
+
+    The process is stationary, so a window of a large scene is drawn by itself: ``scene_side`` (the
+    side of the scene the window belongs to; default max(H, W)) sets the largest leaf, and the
+    number of leaves follows the window's area, so a small training crop costs what it shows.
+    """
+    scene_side = scene_side or max(height, width)
+    count = max(8, round(LEAVES_PER_PIXEL * rng.uniform(0.7, 1.3) * height * width))
+    radii = leaf_radii(count, 3.0, 0.25 * scene_side, rng)
+    margin = radii[:, None]
+    centres = rng.uniform(-margin, np.array([height, width])[None] + margin, size=(count, 2))
+    axes = np.stack([radii, radii * rng.uniform(0.4, 1.0, count)], axis=1)
+    angles = rng.uniform(0, 180, count)
+    index = np.zeros((height, width), np.int32)
+    for i in range(count):  # painter's order: later leaves occlude earlier ones
+        centre = (int(centres[i, 1]), int(centres[i, 0]))
+        size = (max(1, int(axes[i, 0])), max(1, int(axes[i, 1])))
+        cv2.ellipse(index, centre, size, float(angles[i]), 0, 360, i, thickness=-1)
+    return torch.from_numpy(_fill_leaves(index, textures, rng)).permute(2, 0, 1)
+
+
+def stack_textures(photos: list[Tensor]) -> np.ndarray:
+    """K,s,s,3 float32 array of the photographs' top-left s x s squares (s = the smallest side), built
+    once per split (callers cache it) so filling leaves is one gather."""
+    side = min(min(photo.shape[1:]) for photo in photos)
+    return np.ascontiguousarray(np.stack([photo[:, :side, :side].permute(1, 2, 0).numpy() for photo in photos]))
+
+
+def _fill_leaves(index: np.ndarray, textures: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """H,W,3 image: each leaf shows a crop of one of the textures times a colour gain (or a nearly flat
+    colour); one gather of a per-leaf table and one of the stacked textures, then a 0.5-pixel blur."""
+    count = int(index.max()) + 1
+    height, width = index.shape
+    side = textures.shape[1]
+    stack = textures.reshape(-1, 3)
+    table = np.concatenate(
+        [
+            rng.integers(0, len(textures), (count, 1)) * side * side,  # first pixel of the leaf's texture
+            rng.integers(0, side, (count, 2)),  # texture offset (row, column)
+            rng.uniform(0.7, 1.2, (count, 3)) * rng.uniform(0.4, 1.3, (count, 1)),  # colour gain
+            rng.uniform(0.05, 0.95, (count, 3)),  # flat colour
+            np.where(rng.uniform(size=(count, 1)) < 0.15, 0.15, 1.0),  # texture weight: some leaves are flat
+        ],
+        axis=1,
+    ).astype(np.float32)
+    leaf = table[index]
+    rows = (np.arange(height, dtype=np.int64)[:, None] + leaf[..., 1].astype(np.int64)) % side
+    cols = (np.arange(width, dtype=np.int64)[None, :] + leaf[..., 2].astype(np.int64)) % side
+    textured = np.take(stack, leaf[..., 0].astype(np.int64) + rows * side + cols, axis=0) * leaf[..., 3:6]
+    weight = leaf[..., 9:10]
+    leaves = weight * textured + (1 - weight) * leaf[..., 6:9]
+    return np.clip(cv2.GaussianBlur(leaves.astype(np.float32), (3, 3), 0.5), 0, 1)
+
+
+def defocus(frames: Tensor, rng: np.random.Generator, probability: float = 0.3) -> Tensor:
+    """A slight Gaussian defocus of the whole clip (sigma 0.4-1.0 px) in ``probability`` of clips."""
+    if rng.uniform() >= probability:
+        return frames
+    sigma = rng.uniform(0.4, 1.0)
+    radius = max(1, math.ceil(2.5 * sigma))
+    taps = torch.exp(-(torch.arange(-radius, radius + 1, dtype=torch.float32) ** 2) / (2 * sigma**2))
+    taps = taps / taps.sum()
+    channels = frames.shape[1]
+    padded = torch.nn.functional.pad(frames, (radius, radius, radius, radius), mode="reflect")
+    horizontal = torch.nn.functional.conv2d(padded, taps.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
+    return torch.nn.functional.conv2d(horizontal, taps.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+
+
+def jpeg(frames: Tensor, quality: int) -> Tensor:
+    """Each T,3,H,W frame coded as a JPEG of the given quality and decoded (uint8 round trip)."""
+    coded = []
+    for frame in (frames.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy():
+        ok, buffer = cv2.imencode(".jpg", frame[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if not ok:
+            raise RuntimeError("OpenCV could not JPEG-encode a synthetic frame")
+        coded.append(cv2.imdecode(buffer, cv2.IMREAD_COLOR)[..., ::-1])
+    return torch.from_numpy(np.ascontiguousarray(np.stack(coded))).permute(0, 3, 1, 2).float() / 255
+
+
+def degrade(rainy: Tensor, clean: Tensor, rng: np.random.Generator) -> tuple[Tensor, Tensor]:
+    """Camera noise on both frames (the same draw), then JPEG coding of each, as real benchmark frames carry."""
+    if rng.uniform() < 0.7:
+        sigma = rng.uniform(0.5, 4.0) / 255
+        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        noise = torch.randn(clean.shape, generator=generator) * sigma
+        rainy, clean = (rainy + noise).clamp(0, 1), (clean + noise).clamp(0, 1)
+    if rng.uniform() < 0.7:
+        quality = int(rng.integers(60, 96))
+        rainy, clean = jpeg(rainy, quality), jpeg(clean, quality)
+    return rainy, clean
