@@ -108,6 +108,19 @@ def check_output_suffix(output: Path) -> None:
     )
 
 
+def check_video_size(target: Path, height: int, width: int) -> None:
+    """Refuse odd-sized frames for a video output: mp4v and MJPG would silently crop them to even sizes.
+
+    Padding would change the size as well, so the user is pointed to a frame folder, which keeps it.
+    """
+    if video_io.is_video(target) and (height % 2 or width % 2):
+        raise UnsafeOutputError(
+            f"output {target}: frames are {width}x{height}, but {target.suffix} video needs an even width and "
+            f"height (it would be cropped to {width // 2 * 2}x{height // 2 * 2}); write a frame folder instead "
+            "(--output=<name without extension>)"
+        )
+
+
 def check_stale_frames(target: Path, frames: int) -> None:
     """Refuse a frame folder that holds numbered frames beyond the ``frames`` this run writes.
 
@@ -167,6 +180,8 @@ class PartialOutput:
         try:
             if self._video is not None:
                 for frame in frames:
+                    if self._video.frames == 0:
+                        check_video_size(self.target, *frame.shape[:2])
                     self._video.write(frame)
                     self.frames += 1
             else:
@@ -281,7 +296,9 @@ class PredictionWriter(BasePredictionWriter):
         if self._sequences == 1:
             check_target(self.output, self.overwrite)
         for seq in sequences or []:
-            self._check(seq.name, len(seq))
+            target = self._check(seq.name, len(seq))
+            height, width = seq.rain.read(seq.start).shape[:2]
+            check_video_size(target, height, width * 2 if self.side_by_side else width)
         self._planned = sequences is not None
 
     def _check(self, name: str, frames: int | None) -> Path:

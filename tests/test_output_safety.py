@@ -305,3 +305,23 @@ def test_sigterm_stops_predict_leaves_the_old_output_and_exits_non_zero(tmp_path
     assert last.startswith("derain-zoo: error:") and "SIGTERM" in last and "long" in last, last
     assert _hashes(tmp_path) == before
     _no_partial(tmp_path)
+
+
+# ------------------------------------------------------------------------------------- item 9
+@pytest.mark.parametrize("name", ["odd.mp4", "odd.avi"])
+def test_odd_sized_frames_are_refused_for_video_output_before_anything_is_written(tmp_path, name):
+    source = tmp_path / "inputs" / "odd"
+    video_io.write_frames(source, _frames(3, seed=7, height=17, width=33))
+    message = _refused(tmp_path, source, tmp_path / name)
+    assert name in message and "33x17" in message and "frame folder" in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inputs", RUN]
+    _predict(tmp_path, source, tmp_path / "odd_frames")  # the suggested way keeps the size
+    np.testing.assert_array_equal(video_io.read_frames(tmp_path / "odd_frames")[0], video_io.read_frames(source)[0])
+
+
+def test_side_by_side_of_odd_height_is_refused_and_of_odd_width_written(tmp_path):
+    source = tmp_path / "inputs" / "odd_width"
+    video_io.write_frames(source, _frames(3, seed=8, height=16, width=33))
+    _predict(tmp_path, source, tmp_path / "pair.avi", "--side_by_side")  # 66x16: even
+    assert video_io.read_frames(tmp_path / "pair.avi")[0].shape == (3, 16, 66, 3)
+    assert "33x16" in _refused(tmp_path, source, tmp_path / "alone.avi")
