@@ -305,8 +305,16 @@ def main(args: Sequence[str] | None = None) -> None:
     except user_errors as error:
         if os.environ.get("DERAIN_ZOO_DEBUG"):
             raise
-        text = " ".join(str(_weights_cause(error)).split())
+        text = " ".join(_worker_message(str(_weights_cause(error))).split())
         raise SystemExit(f"derain-zoo: error: {text}") from None
+
+
+def _worker_message(text: str) -> str:
+    """The message of an error raised in a DataLoader worker, without torch's "Caught ... Original Traceback" text."""
+    if "Original Traceback" not in text:
+        return text
+    last = text.strip().splitlines()[-1]  # "ValueError: truncated frame: ..."
+    return last.split(": ", 1)[1] if ": " in last else last
 
 
 def _weights_cause(error: BaseException) -> BaseException:

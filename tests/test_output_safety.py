@@ -16,6 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -325,3 +326,45 @@ def test_side_by_side_of_odd_height_is_refused_and_of_odd_width_written(tmp_path
     _predict(tmp_path, source, tmp_path / "pair.avi", "--side_by_side")  # 66x16: even
     assert video_io.read_frames(tmp_path / "pair.avi")[0].shape == (3, 16, 66, 3)
     assert "33x16" in _refused(tmp_path, source, tmp_path / "alone.avi")
+
+
+# ------------------------------------------------------------------------------------- item 7
+@pytest.fixture
+def truncated_jpeg_folder(tmp_path: Path) -> Path:
+    """Five JPEG frames, the third cut in half (libjpeg would decode it with a grey bottom half)."""
+    folder = tmp_path / "inputs" / "jpegs"
+    folder.mkdir(parents=True)
+    for number, frame in enumerate(_frames(5, seed=10, height=32, width=32), 1):
+        ok, data = cv2.imencode(".jpg", frame[:, :, ::-1])
+        assert ok
+        (folder / f"{number:03d}.jpg").write_bytes(data.tobytes()[: data.size // 2 if number == 3 else None])
+    return folder
+
+
+def test_a_truncated_jpeg_in_a_sequence_is_refused_naming_it_in_predict(tmp_path, truncated_jpeg_folder):
+    before = _hashes(tmp_path)
+    message = _refused(tmp_path, truncated_jpeg_folder, tmp_path / "out", "--data.num_workers=2")
+    assert "003.jpg" in message and "end-of-image" in message and "Traceback" not in message, message
+    assert _hashes(tmp_path) == before and not (tmp_path / "out").exists()
+    _no_partial(tmp_path)
+
+
+def test_a_truncated_jpeg_is_refused_by_synthesize_naming_it(tmp_path, truncated_jpeg_folder):
+    output = tmp_path / "dataset"
+    result = subprocess.run(
+        ["derain-zoo", "synthesize", "--input", str(truncated_jpeg_folder), "--output", str(output)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert "003.jpg" in (line := _last_line_of_failure(result)) and "end-of-image" in line, line
+
+
+@pytest.mark.parametrize("flags", [[], [cv2.IMWRITE_JPEG_PROGRESSIVE, 1], [cv2.IMWRITE_JPEG_RST_INTERVAL, 2]])
+def test_jpeg_end_check_accepts_whole_files_with_trailers_and_refuses_every_cut(flags):
+    _, encoded = cv2.imencode(".jpg", _frames(1, seed=11, height=40, width=48)[0], flags)
+    data = encoded.tobytes()
+    assert video_io.jpeg_is_complete(data) and video_io.jpeg_is_complete(data + b"\x00" * 64)
+    assert video_io.jpeg_is_complete(data + b"appended by a camera \xff\xda\xff\x00")
+    assert not any(video_io.jpeg_is_complete(data[:cut]) for cut in range(len(data) // 4, len(data) - 1, 7))

@@ -72,12 +72,55 @@ def read_image(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"frame {path} does not exist")
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    data = path.read_bytes()
+    if path.suffix.lower() in (".jpg", ".jpeg") and data and not jpeg_is_complete(data):
+        raise ValueError(f"truncated frame: {path} ends before its JPEG end-of-image marker")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
     if image is None or image.size == 0:
         raise ValueError(f"unreadable or corrupt frame: {path}")
     if image.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"unsupported frame {path}: pixel type {image.dtype} (expected 8 or 16 bit)")
     return np.ascontiguousarray(to_rgb(image, path))
+
+
+def jpeg_is_complete(data: bytes) -> bool:
+    """False when a JPEG's data ends before its end-of-image marker (FF D9): the file was cut short.
+
+    libjpeg decodes a truncated file without error, filling the missing rows with grey, so the
+    frame would be used (or written into ground truth) as if it were whole. A file ending in FF D9
+    is complete: entropy-coded data never holds FF D9, so a cut cannot leave it last. Otherwise
+    (bytes appended after the image, or a cut) the markers are walked to find the end of the image.
+    A structure this walk does not understand is left to the decoder, which already accepted it.
+    """
+    if data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+        return True
+    pos = 2  # after SOI
+    while pos + 1 < len(data):
+        if data[pos] != 0xFF:
+            return True
+        marker = data[pos + 1]
+        if marker == 0xD9:
+            return True
+        if marker == 0xFF or 0xD0 <= marker <= 0xD7 or marker == 0x01:  # fill byte or a marker without length
+            pos += 1 if marker == 0xFF else 2
+            continue
+        pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if marker == 0xDA:  # start of scan: skip entropy-coded data (FF 00 stuffing, FF D0-D7 restarts)
+            pos = _end_of_scan(data, pos)
+    return False
+
+
+def _end_of_scan(data: bytes, pos: int) -> int:
+    """Position of the first marker after the entropy-coded data starting at ``pos`` (len(data) if none)."""
+    while (pos := data.find(b"\xff", pos)) >= 0 and pos + 1 < len(data):
+        following = data[pos + 1]
+        if following == 0x00 or 0xD0 <= following <= 0xD7:
+            pos += 2
+        elif following == 0xFF:
+            pos += 1
+        else:
+            return pos
+    return len(data)
 
 
 def iter_video(path: str | Path) -> Iterator[np.ndarray]:
