@@ -17,6 +17,7 @@ import resource
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -203,13 +204,33 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number >= ``minimum``.
+
+    ``--size 0`` measured an empty clip and reported millions of fps; ``--frames -1`` ended in a
+    traceback. The argument is refused instead, in argparse's message naming it.
+    """
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
 def add_protocol_arguments(parser: argparse.ArgumentParser, frames: int = 5, repeats: int = 5) -> None:
     """The protocol options every benchmark shares (the CLI's and the per-model scripts')."""
-    parser.add_argument("--size", type=int, default=256, help="frame height and width")
-    parser.add_argument("--frames", type=int, default=frames, help="frames per clip")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=repeats)
-    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--size", type=at_least(1), default=256, help="frame height and width")
+    parser.add_argument("--frames", type=at_least(1), default=frames, help="frames per clip")
+    parser.add_argument("--threads", type=at_least(1), default=2)
+    parser.add_argument("--repeats", type=at_least(1), default=repeats)
+    parser.add_argument("--warmup", type=at_least(0), default=1)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -10,7 +10,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NoReturn, Optional
 
 import lightning
 import torch
@@ -375,7 +375,13 @@ def _run_tool(name: str, argv: list[str]) -> None:
         from derain_zoo import weights as tool
     else:
         from derain_zoo import benchmark as tool
-    parser = argparse.ArgumentParser(prog=f"derain-zoo {name}", description=tool.__doc__)
+    class OneLineToolParser(argparse.ArgumentParser):
+        """Argument errors of a tool end in one line, like those of the Lightning commands."""
+
+        def error(self, message: str) -> NoReturn:
+            raise SystemExit(f"derain-zoo: error: {message} (see '{self.prog} --help')")
+
+    parser = OneLineToolParser(prog=f"derain-zoo {name}", description=tool.__doc__)
     tool.add_arguments(parser)
     tool.run(parser.parse_args(argv))
 

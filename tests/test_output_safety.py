@@ -368,3 +368,15 @@ def test_jpeg_end_check_accepts_whole_files_with_trailers_and_refuses_every_cut(
     assert video_io.jpeg_is_complete(data) and video_io.jpeg_is_complete(data + b"\x00" * 64)
     assert video_io.jpeg_is_complete(data + b"appended by a camera \xff\xda\xff\x00")
     assert not any(video_io.jpeg_is_complete(data[:cut]) for cut in range(len(data) // 4, len(data) - 1, 7))
+
+
+# ------------------------------------------------------------------------------------ item 13
+@pytest.mark.parametrize(
+    ("option", "value"), [("--size", "0"), ("--frames", "-1"), ("--repeats", "0"), ("--threads", "0"), ("--size", "x")]
+)
+def test_benchmark_refuses_a_size_or_count_out_of_range_in_one_line(option, value):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["benchmark", "--model=identity", option, value])
+    message = str(exit_info.value.code)
+    assert message.startswith("derain-zoo: error:") and "\n" not in message, message
+    assert f"argument {option}" in message and value in message, message
