@@ -44,7 +44,11 @@ class DerainModule(L.LightningModule):
     architecture_args: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Wrap each subclass constructor so ``weights`` load once, after the outermost one built the network."""
+        """Wrap each subclass constructor so ``weights`` load once, after the outermost one built the network.
+
+        Lightning's save_hyperparameters stops collecting arguments at the first wrapper frame, so a
+        subclass of a model (two constructors deep) must record its own arguments itself.
+        """
         super().__init_subclass__(**kwargs)
         if "__init__" in cls.__dict__:
             cls.__init__ = _load_weights_after(cls.__dict__["__init__"])  # type: ignore[method-assign]
