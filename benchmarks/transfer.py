@@ -1,11 +1,12 @@
 """Does training on the built-in synthetic rain make real rainy video better? Train, then score on real frames.
 
-    python benchmarks/transfer.py --config configs/cpu/j4rnet.yaml --minutes 8 --out runs/transfer/j4rnet
-    python benchmarks/transfer.py --score-only runs/transfer/j4rnet/checkpoints/last.ckpt
-    python benchmarks/transfer.py --config configs/cpu/j4rnet.yaml --minutes 8 --out runs/x -- --data.rain=light
+    python benchmarks/transfer.py --config configs/cpu/j4rnet_phase1.yaml --minutes 6 --out runs/transfer/a
+    python benchmarks/transfer.py --config configs/cpu/j4rnet_phase1.yaml --minutes 6 --out runs/b -- --data.rain=light
+    python benchmarks/transfer.py --config configs/cpu/j4rnet.yaml           # the recipe as written
+    python benchmarks/transfer.py --score-only runs/cpu/j4rnet/last.ckpt
 
-Trains ``--config`` for a wall-clock budget through the real ``derain-zoo fit`` (extra arguments after
-``--`` are passed on), then scores the last checkpoint on the real NTURain sample the repository
+Trains ``--config`` through the real ``derain-zoo fit`` (for a wall-clock budget when ``--minutes`` is
+given; extra arguments after ``--`` are passed on), then scores the last checkpoint on the real NTURain sample the repository
 carries (``data/nturain_sample``): a1 PSNR/SSIM on Y against the clean frames, next to the rainy
 input and a 5-frame temporal median; ra1 (real rain, no ground truth) NIQE and BRISQUE; and the
 built-in synthetic test split. Prints one table and writes ``scores.json`` beside the checkpoint.
@@ -24,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 
 from derain_zoo.data import video_io
 from derain_zoo.metrics import calculate_psnr, calculate_ssim
@@ -106,18 +108,25 @@ def load_checkpoint(path: Path) -> torch.nn.Module:
     return cls.load_from_checkpoint(path, map_location="cpu", weights_only=True)
 
 
-def train(config: str, minutes: float, out: Path, extra: list[str]) -> tuple[Path, float]:
-    """Run ``derain-zoo fit`` for a wall-clock budget; return its last checkpoint and minutes taken."""
-    limit = time.strftime("00:%H:%M:%S", time.gmtime(minutes * 60))
-    command = [sys.executable, "-m", "derain_zoo.cli", "fit", f"--config={config}", f"--trainer.max_time={limit}"]
-    command += [f"--trainer.default_root_dir={out}", "--trainer.enable_progress_bar=false", *extra]
+def train(config: str, minutes: float | None, out: Path | None, extra: list[str]) -> tuple[Path, float]:
+    """Run ``derain-zoo fit`` (for a wall-clock budget when given); return its last checkpoint and minutes.
+
+    Without ``out`` the recipe's own folders are used (``checkpoint.dirpath``), so a stage-2 recipe
+    finds the stage-1 weights where its ``init_checkpoint`` expects them.
+    """
+    command = [sys.executable, "-m", "derain_zoo.cli", "fit", f"--config={config}", "--trainer.enable_progress_bar=false"]
+    if minutes is not None:
+        command.append(f"--trainer.max_time={time.strftime('00:%H:%M:%S', time.gmtime(minutes * 60))}")
+    if out is not None:
+        command += [f"--trainer.default_root_dir={out}", f"--checkpoint.dirpath={out}"]
     start = time.perf_counter()
-    subprocess.run(command, check=True)
+    subprocess.run([*command, *extra], check=True)
     elapsed = (time.perf_counter() - start) / 60
-    checkpoints = sorted(out.glob("**/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
-    if not checkpoints:
-        raise SystemExit(f"no last.ckpt under {out}")
-    return checkpoints[-1], elapsed
+    folder = out if out is not None else Path(yaml.safe_load(Path(config).read_text())["checkpoint"]["dirpath"])
+    checkpoint = folder / "last.ckpt"
+    if not checkpoint.is_file():
+        raise SystemExit(f"no last.ckpt in {folder}")
+    return checkpoint, elapsed
 
 
 def print_row(label: str, scores: dict[str, Any]) -> None:
@@ -134,8 +143,8 @@ def print_row(label: str, scores: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="the recipe to train")
-    parser.add_argument("--minutes", type=float, default=10.0, help="wall-clock training budget")
-    parser.add_argument("--out", type=Path, default=Path("runs/transfer"), help="run folder")
+    parser.add_argument("--minutes", type=float, default=None, help="wall-clock budget (default: the recipe's)")
+    parser.add_argument("--out", type=Path, default=None, help="run folder (default: the recipe's)")
     parser.add_argument("--score-only", type=Path, help="score this checkpoint without training")
     parser.add_argument("--rain", default="natural", help="rain of the synthetic test split")
     parser.add_argument("--label", default=None, help="row label")
@@ -151,7 +160,7 @@ def main() -> None:
     scores = score_module(load_checkpoint(checkpoint), args.rain)
     scores.update(checkpoint=str(checkpoint), train_minutes=minutes, config=args.config, fit_args=extra)
     scores["steps"] = torch.load(checkpoint, map_location="cpu", weights_only=True)["global_step"]
-    (checkpoint.parent / "scores.json").write_text(json.dumps(scores, indent=2))
+    checkpoint.with_name("scores.json").write_text(json.dumps(scores, indent=2))
     print_row(args.label or str(args.config or checkpoint), scores)
 
 

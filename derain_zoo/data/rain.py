@@ -219,8 +219,8 @@ def natural_preset(generator: torch.Generator) -> StreakPreset:
     density = 0.0004 * 6**heaviness  # 0.0004 .. 0.0024 drops per pixel and layer
     brightness = 0.25 + 0.5 * heaviness
     layers = 1 + round(1.5 * heaviness)
-    length = _uniform(10.0, 45.0, generator)
-    width = _uniform(0.3, 1.0, generator)
+    length = _uniform(15.0, 60.0, generator)
+    width = _uniform(0.3, 0.8, generator)
     return StreakPreset(
         (layers, layers),
         (density * 0.8, density * 1.2),
