@@ -153,11 +153,62 @@ def adopt_init_args(init_args: Any, cls: type, needed: dict[str, Any], source: s
         if key not in parameters:
             raise UserError(f"weights {source} need {key}={value}, which model '{cls.alias}' does not take")
         current = json.loads(json.dumps(init_args.get(key)))
-        chosen = key in typed or current != json.loads(json.dumps(parameters[key].default))
-        if chosen and current != value:
+        if _chosen(init_args, parameters, key, typed) and current != value:
             raise UserError(
                 f"--model.{key}={json.dumps(current)} contradicts the weights {source}, which need {key}="
                 f"{json.dumps(value)}; drop the option or pass other weights"
+            )
+        init_args[key] = value
+
+
+def _parameters(cls: type) -> dict[str, inspect.Parameter]:
+    """Constructor parameters of ``cls`` and of the bases its ``**kwargs`` reach (a subclass's own win)."""
+    parameters: dict[str, inspect.Parameter] = {}
+    constructors = [c for c in cls.__mro__ if "__init__" in c.__dict__ and c.__module__.startswith("derain_zoo")]
+    for base in reversed(constructors):
+        parameters.update(inspect.signature(base.__dict__["__init__"]).parameters)
+    return {key: p for key, p in parameters.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+
+
+def _chosen(init_args: Any, parameters: Any, key: str, typed: set[str]) -> bool:
+    """Whether the user chose ``key``: typed on the command line, or set (by a config file) to a non-default value."""
+    if key in typed:
+        return True
+    default = parameters[key].default if key in parameters else inspect.Parameter.empty
+    if default is inspect.Parameter.empty:
+        return True
+    return json.loads(json.dumps(init_args.get(key), default=str)) != json.loads(json.dumps(default, default=str))
+
+
+def user_model_args(config: Any, argv: Sequence[str]) -> dict[str, Any]:
+    """The model arguments the user chose (typed, or set by a config file to other than the class default)."""
+    cls = _model_class(config)
+    init_args = config["model"].get("init_args") if cls is not None else None
+    if init_args is None:
+        return {}
+    parameters = _parameters(cls)
+    typed = _typed_model_args(argv)
+    return {
+        key: init_args[key] for key in parameters if key in init_args and _chosen(init_args, parameters, key, typed)
+    }
+
+
+def keep_user_model_args(config: Any, chosen: dict[str, Any], ckpt_path: str) -> None:
+    """After Lightning restored a checkpoint's hyper-parameters, give back what the user chose.
+
+    Evaluation, memory and training options the user chose win over the checkpoint's (the checkpoint's
+    weights do not depend on them); an architecture argument that contradicts the checkpoint is refused.
+    """
+    cls = _model_class(config)
+    init_args = config["model"].get("init_args") if cls is not None else None
+    if init_args is None:
+        return
+    for key, value in chosen.items():
+        saved = init_args.get(key)
+        if key in cls.architecture_args and json.dumps(saved, default=str) != json.dumps(value, default=str):
+            raise UserError(
+                f"--model.{key}={json.dumps(value, default=str)} contradicts the checkpoint {ckpt_path}, which was "
+                f"trained with {key}={json.dumps(saved, default=str)}; drop the option or pass another checkpoint"
             )
         init_args[key] = value
 
@@ -225,7 +276,11 @@ class DerainCLI(LightningCLI):
             model = config.get("model")
             requested = model.get("class_path") if model is not None and hasattr(model, "get") else None
             check_checkpoint(config.get("ckpt_path"), _alias_of(requested))
+            chosen = user_model_args(config, self.argv)
         super()._parse_ckpt_path()
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path and Path(ckpt_path).is_file():
+            keep_user_model_args(self.config[subcommand], chosen, ckpt_path)
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         """Keep the argument list: checks before instantiation tell typed options from defaults."""
