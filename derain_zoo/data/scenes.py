@@ -27,6 +27,7 @@ from torch import Tensor
 
 DATA_VERSION = "synthetic-v2"
 CONTENTS = ("photos", "dead_leaves", "mixed")
+STEM_SHARE = 0.2  # leaves drawn as thin bars (see leaf_shapes)
 LEAVES_PER_PIXEL = 0.01  # about 3000 leaves on the 563-pixel scene behind a 256-pixel frame
 
 
@@ -50,14 +51,27 @@ def dead_leaves(
     radii = leaf_radii(count, 3.0, 0.25 * scene_side, rng)
     margin = radii[:, None]
     centres = rng.uniform(-margin, np.array([height, width])[None] + margin, size=(count, 2))
-    axes = np.stack([radii, radii * rng.uniform(0.4, 1.0, count)], axis=1)
-    angles = rng.uniform(0, 180, count)
+    axes, angles = leaf_shapes(radii, rng)
     index = np.zeros((height, width), np.int32)
     for i in range(count):  # painter's order: later leaves occlude earlier ones
         centre = (int(centres[i, 1]), int(centres[i, 0]))
         size = (max(1, int(axes[i, 0])), max(1, int(axes[i, 1])))
         cv2.ellipse(index, centre, size, float(angles[i]), 0, 360, i, thickness=-1)
     return torch.from_numpy(_fill_leaves(index, textures, rng)).permute(2, 0, 1)
+
+
+def leaf_shapes(radii: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Ellipse half-axes and angles (degrees): most leaves are round-ish, STEM_SHARE are long thin bars,
+    mostly near vertical like poles, stems, wires and window frames. Real footage is full of them and
+    they are what a derainer trained without them mistakes for rain streaks (issue 14: a model that
+    never saw them erased the edges of the lamp posts in NTURain a1)."""
+    count = len(radii)
+    stems = rng.uniform(size=count) < STEM_SHARE
+    aspect = np.where(stems, np.exp(rng.uniform(np.log(0.02), np.log(0.25), count)), rng.uniform(0.4, 1.0, count))
+    length = np.where(stems, radii * rng.uniform(2.0, 5.0, count), radii)
+    upright = stems & (rng.uniform(size=count) < 0.6)
+    angles = np.where(upright, 90 + rng.normal(0, 8, count), rng.uniform(0, 180, count))
+    return np.stack([length, length * aspect], axis=1), angles
 
 
 def stack_textures(photos: list[Tensor]) -> np.ndarray:
