@@ -312,11 +312,26 @@ class SequenceDataModule(VideoDerainDataModule):
         return kept if split == "train" else held
 
     def split_folders(self, split: str, read: Callable[[Path], list[ds.Sequence]], layout: str) -> list[ds.Sequence]:
-        """Use ``<root>/{train,val,test}`` where present; a missing val (or test) is held out of train."""
+        """Use ``<root>/{train,val,test}`` where present; a missing val is held out of train.
+
+        Test (and predict) read ``<root>/test``, or, when the root has no split folders at all, every
+        sequence under the root whole: what the user pointed at, never a held-out part of it. A root with
+        ``train/`` or ``val/`` but no ``test/`` is refused rather than scored on training data.
+        """
         root = self.require_root(layout)
         split = "test" if split == "predict" else split
         if split in ("val", "test") and (root / split).is_dir():
             return read(root / split)
+        if split == "test":
+            splits = [name for name in ("train", "val") if (root / name).is_dir()]
+            if splits:
+                raise ds.DatasetNotFoundError(
+                    root,
+                    f"<root>/test/ beside {' and '.join(f'{name}/' for name in splits)}",
+                    f"Add the sequences to score under {root / 'test'}, or pass --data.root=<the folder to score>; "
+                    "'derain-zoo validate' scores the validation split.",
+                )
+            return read(root)
         pool = root / "train" if (root / "train").is_dir() else root
         if split == "train" and (root / "val").is_dir():
             return read(pool)
@@ -374,7 +389,7 @@ class FolderDataModule(SequenceDataModule):
     """Generic ``<root>/{rain,gt}/<sequence>/`` frames or video files (what ``synthesize`` writes).
 
     With ``<root>/train`` (and optional ``val``, ``test``) those splits are used; otherwise the root
-    is one pool: val (and test, when there is no test folder) is the seeded ``val_fraction`` hold-out.
+    is one pool: val is its seeded ``val_fraction`` hold-out, and test and predict read all of it.
     """
 
     alias: ClassVar[str] = "folder"
@@ -405,7 +420,7 @@ class VideoDataModule(SequenceDataModule):
 class ImageDataModule(SequenceDataModule):
     """Single-image sets ``{input,target}/*.png`` (Rain100H/L, Rain13K): every image is a one-frame clip.
 
-    Uses ``<root>/train`` and ``<root>/test`` when present, else the hold-out of ``root``.
+    Uses ``<root>/train`` and ``<root>/test`` when present; else val is a hold-out of ``root`` and test reads it all.
     """
 
     alias: ClassVar[str] = "image"

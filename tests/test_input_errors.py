@@ -1,0 +1,104 @@
+"""What test and predict read is what the user pointed at, and bad input ends in one line (issue 15).
+
+Every test goes through the console script's entry point ``main`` with the identity baseline on tiny
+frames, and checks what a user would see: the sequences scored, or a non-zero exit with a one-line
+message naming the file or argument, and their files byte-identical.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from derain_zoo.cli import main
+from derain_zoo.data import video_io
+
+QUIET = ["--trainer.logger=false", "--trainer.enable_progress_bar=false", "--data.num_workers=0"]
+
+
+def _frames(count: int, seed: int, height: int = 16, width: int = 24) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 200, size=(count, height, width, 3), dtype=np.uint8)
+
+
+def _pair(root: Path, name: str, count: int, seed: int) -> None:
+    """``root/gt/<name>`` and a brighter ``root/rain/<name>`` of ``count`` frames."""
+    clean = _frames(count, seed)
+    video_io.write_frames(root / "gt" / name, clean)
+    video_io.write_frames(root / "rain" / name, clean + 40)
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _refused(args: list[str]) -> str:
+    """Run a command that must fail; return its one-line message."""
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, *QUIET])
+    message = str(exit_info.value.code)
+    assert exit_info.value.code not in (0, None), "the run succeeded"
+    assert message.startswith("derain-zoo: error:") and "\n" not in message, message
+    assert "Traceback" not in message and "Union" not in message, message
+    return message
+
+
+def _test(root: Path, run: Path, *extra: str) -> dict:
+    main(
+        [
+            "test",
+            "--model=identity",
+            "--data=folder",
+            f"--data.root={root}",
+            f"--trainer.default_root_dir={run}",
+            *QUIET,
+            *extra,
+        ]
+    )
+    return json.loads((run / "metrics.json").read_text())
+
+
+# ------------------------------------------------------------------------------------- item 11
+@pytest.mark.parametrize("val_fraction", ["0.1", "0"])
+def test_test_on_a_root_without_test_folder_scores_every_sequence_whole(tmp_path, val_fraction):
+    root = tmp_path / "mine"
+    _pair(root, "s1", 16, seed=1)
+    _pair(root, "s2", 6, seed=2)
+    metrics = _test(root, tmp_path / "run", f"--data.val_fraction={val_fraction}")
+    assert [(row["name"], row["frames"]) for row in metrics["sequences"]] == [("s1", 16), ("s2", 6)]
+
+
+def test_test_on_a_single_sequence_root_scores_all_its_frames_not_a_tail(tmp_path):
+    root = tmp_path / "mine"
+    _pair(root, "only", 16, seed=1)
+    metrics = _test(root, tmp_path / "run")
+    assert [(row["name"], row["frames"]) for row in metrics["sequences"]] == [("only", 16)]
+
+
+@pytest.mark.parametrize("command", ["test", "predict"])
+def test_a_root_with_train_but_no_test_folder_is_refused_not_scored_on_training_data(tmp_path, command):
+    root = tmp_path / "mine"
+    _pair(root / "train", "s1", 6, seed=1)
+    _pair(root / "train", "s2", 6, seed=2)
+    before = _hashes(root)
+    extra = [f"--output={tmp_path / 'out'}"] if command == "predict" else []
+    message = _refused(
+        [
+            command,
+            "--model=identity",
+            "--data=folder",
+            f"--data.root={root}",
+            f"--trainer.default_root_dir={tmp_path / 'run'}",
+            *extra,
+        ]
+    )
+    assert str(root) in message and "test/" in message, message
+    assert not (tmp_path / "run" / "metrics.json").exists() and not (tmp_path / "out").exists()
+    assert _hashes(root) == before
