@@ -11,6 +11,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -102,3 +103,51 @@ def test_a_root_with_train_but_no_test_folder_is_refused_not_scored_on_training_
     assert str(root) in message and "test/" in message, message
     assert not (tmp_path / "run" / "metrics.json").exists() and not (tmp_path / "out").exists()
     assert _hashes(root) == before
+
+
+# ------------------------------------------------------------------------------------- item 8
+@pytest.fixture
+def videos_and_a_cover(tmp_path: Path) -> Path:
+    """Two clips and a cover image in one folder."""
+    folder = tmp_path / "holiday"
+    video_io.write_video(folder / "clipA.avi", list(_frames(4, seed=1)), fps=10)
+    video_io.write_video(folder / "clipB.avi", list(_frames(4, seed=2)), fps=10)
+    cv2.imwrite(str(folder / "cover.png"), _frames(1, seed=3)[0])
+    return folder
+
+
+@pytest.mark.parametrize("command", ["predict", "test"])
+def test_a_folder_mixing_videos_and_images_is_refused_naming_both(tmp_path, videos_and_a_cover, command):
+    before = _hashes(videos_and_a_cover)
+    message = _refused(
+        [
+            command,
+            "--model=identity",
+            "--data=video",
+            f"--data.input={videos_and_a_cover}",
+            f"--output={tmp_path / 'out'}",
+            f"--trainer.default_root_dir={tmp_path / 'run'}",
+        ]
+    )
+    assert str(videos_and_a_cover) in message and "clipA.avi" in message and "cover.png" in message, message
+    assert not (tmp_path / "out").exists() and not (tmp_path / "run" / "metrics.json").exists()
+    assert _hashes(videos_and_a_cover) == before
+
+
+def test_a_folder_of_videos_with_hidden_files_reads_every_video(tmp_path, videos_and_a_cover):
+    (videos_and_a_cover / "cover.png").unlink()
+    (videos_and_a_cover / "._clipA.avi").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    (videos_and_a_cover / ".thumb.png").write_bytes(b"not an image")
+    main(
+        [
+            "predict",
+            "--model=identity",
+            "--data=video",
+            f"--data.input={videos_and_a_cover}",
+            f"--output={tmp_path / 'out'}",
+            f"--trainer.default_root_dir={tmp_path / 'run'}",
+            *QUIET,
+        ]
+    )
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["clipA", "clipB"]
+    assert all(len(list((tmp_path / "out" / name).iterdir())) == 4 for name in ("clipA", "clipB"))

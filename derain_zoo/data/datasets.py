@@ -493,11 +493,25 @@ def input_sequences(path: str | Path, cache: bool = False) -> list[Sequence]:
         return [Sequence(path.stem, FrameSource(path, cache))]
     if not path.is_dir():
         raise DatasetNotFoundError(path, INPUT_LAYOUT, "Pass --data.input=<video or folder>.")
-    videos = [p for p in sorted(path.iterdir(), key=video_io.natural_key) if p.is_file() and video_io.is_video(p)]
-    has_frames = any(p.suffix.lower() in video_io.IMAGE_SUFFIXES for p in path.iterdir())
-    if videos and not has_frames:
+    files = [p for p in sorted(path.iterdir(), key=video_io.natural_key) if not p.name.startswith(".") and p.is_file()]
+    videos = [p for p in files if video_io.is_video(p)]
+    images = [p for p in files if p.suffix.lower() in video_io.IMAGE_SUFFIXES]
+    if videos and images:
+        # neither reading is what the user meant for sure: the videos alone drop the images, the frames alone
+        # drop the videos (a cover.jpg beside two clips became one 1-frame sequence)
+        raise ValueError(
+            f"{path} holds both videos ({_few(videos)}) and images ({_few(images)}); pass one video "
+            f"(--data.input={videos[0]}), or a folder that holds only videos or only the frames of one sequence"
+        )
+    if videos:
         return [Sequence(name, FrameSource(p, cache)) for name, p in zip(video_names(videos), videos)]
     return [Sequence(path.name, FrameSource(path, cache))]
+
+
+def _few(paths: list[Path], shown: int = 3) -> str:
+    """Up to ``shown`` file names, then how many more."""
+    names = ", ".join(p.name for p in paths[:shown])
+    return names + (f" and {len(paths) - shown} more" if len(paths) > shown else "")
 
 
 def video_names(videos: list[Path]) -> list[str]:
