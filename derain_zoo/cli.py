@@ -290,7 +290,10 @@ class DerainCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         """Weights checks run on the parsed config, before any model is built or any file written."""
         if self.subcommand:
-            check_weights(self.config[self.subcommand], self.subcommand, self.argv)
+            config = self.config[self.subcommand]
+            check_weights(config, self.subcommand, self.argv)
+            trainer = config.get("trainer")
+            check_folder(trainer.get("default_root_dir") if trainer is not None else None, "--trainer.default_root_dir")
 
     def before_fit(self) -> None:
         if not getattr(self.model, "trainable", True):
@@ -354,13 +357,13 @@ def main(args: Sequence[str] | None = None) -> None:
     from derain_zoo.predict import IncompleteOutputError
 
     user_errors = (UserError, DatasetNotFoundError, NonFiniteLossError, FileNotFoundError, FileExistsError,
-                   NotADirectoryError, IsADirectoryError, ValueError, IncompleteOutputError)
+                   NotADirectoryError, IsADirectoryError, PermissionError, ValueError, IncompleteOutputError)
     try:
         run(args)
     except user_errors as error:
         if os.environ.get("DERAIN_ZOO_DEBUG"):
             raise
-        text = " ".join(_worker_message(str(_weights_cause(error))).split())
+        text = " ".join(_worker_message(_os_message(_union_cause(_weights_cause(error)))).split())
         raise SystemExit(f"derain-zoo: error: {text}") from None
 
 
@@ -370,6 +373,46 @@ def _worker_message(text: str) -> str:
         return text
     last = text.strip().splitlines()[-1]  # "ValueError: truncated frame: ..."
     return last.split(": ", 1)[1] if ": " in last else last
+
+
+def _os_message(error: BaseException) -> str:
+    """``<file>: <reason>`` for a bare OS error (``[Errno 17] File exists: 'x'`` says neither what nor why first)."""
+    if isinstance(error, OSError) and error.filename is not None and str(error).startswith("[Errno"):
+        where = f"{error.filename}" + (f" -> {error.filename2}" if error.filename2 is not None else "")
+        return f"{where}: {error.strerror.lower() if error.strerror else error}"
+    return str(error)
+
+
+def check_folder(path: str | os.PathLike | None, option: str) -> None:
+    """Refuse a folder option whose path runs through a file, or that lies in a folder the user cannot write."""
+    if path is None:
+        return
+    wanted = Path(path).expanduser().absolute()
+    for existing in (wanted, *wanted.parents):
+        if not existing.exists():
+            continue
+        if not existing.is_dir():
+            raise UserError(f"{option}={path}: {existing} is a file, not a folder; choose another {option}")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise UserError(f"{option}={path}: {existing} is not writable; choose another {option}")
+        return
+
+
+UNION_MESSAGE = "Does not validate against any of the Union subtypes"
+
+
+def _union_cause(error: BaseException) -> BaseException:
+    """The constructor's own error behind jsonargparse's 500-900 character union-type message (``tile_size=0``)."""
+    if UNION_MESSAGE not in str(error):
+        return error
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        if UNION_MESSAGE not in str(cause):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return error
 
 
 def _weights_cause(error: BaseException) -> BaseException:

@@ -82,6 +82,14 @@ def check_target(target: str | Path, overwrite: bool) -> Path:
     target = output_path(target)
     if target.is_symlink():
         raise UnsafeOutputError(f"output {target} is a symbolic link; pass the path it points to")
+    blocking = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise UnsafeOutputError(f"output {target}: {blocking} is a file, not a folder; choose another --output")
+    # the result is written beside the target (a hidden partial name), frames then moved into a folder target
+    folders = [next(p for p in target.parents if p.exists())] + ([target] if target.is_dir() else [])
+    for folder in folders:
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise UnsafeOutputError(f"output {target}: {folder} is not writable; choose another --output")
     if not target.exists():
         return target
     if not overwrite:

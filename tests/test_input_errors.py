@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from derain_zoo.cli import main
 from derain_zoo.data import video_io
 
+CONF = Path(__file__).resolve().parent / "conf"
 QUIET = ["--trainer.logger=false", "--trainer.enable_progress_bar=false", "--data.num_workers=0"]
 
 
@@ -151,3 +155,130 @@ def test_a_folder_of_videos_with_hidden_files_reads_every_video(tmp_path, videos
     )
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["clipA", "clipB"]
     assert all(len(list((tmp_path / "out" / name).iterdir())) == 4 for name in ("clipA", "clipB"))
+
+
+# ------------------------------------------------------------------- errors that must be one clear line
+@pytest.fixture
+def frames(tmp_path: Path) -> Path:
+    """A 4-frame lossless frame folder."""
+    folder = tmp_path / "inputs" / "clip"
+    video_io.write_frames(folder, _frames(4, seed=1))
+    return folder
+
+
+def _predict(tmp_path: Path, source: Path, *extra: str) -> list[str]:
+    return [
+        "predict",
+        "--model=identity",
+        "--data=video",
+        f"--data.input={source}",
+        f"--trainer.default_root_dir={tmp_path / 'run'}",
+        *extra,
+    ]
+
+
+def test_macos_resource_forks_among_frames_are_skipped(tmp_path, frames):
+    (frames / "._00001.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble resource fork")
+    (frames / ".DS_Store").write_bytes(b"Bud1")
+    main([*_predict(tmp_path, frames, f"--output={tmp_path / 'out'}"), *QUIET])
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == ["00001.png", "00002.png", "00003.png", "00004.png"]
+    for name in written:
+        assert np.array_equal(video_io.read_image(tmp_path / "out" / name), video_io.read_image(frames / name))
+
+
+@pytest.mark.parametrize(
+    ("option", "named"),
+    [
+        ("--model.chunk_frames=0", "--model.chunk_frames"),
+        ("--model.chunk_overlap=-1", "--model.chunk_overlap"),
+        ("--model.tile_size=0", "--model.tile_size"),
+        ("--model.tile_overlap=-2", "--model.tile_overlap"),
+        ("--data.batch_size=0", "batch_size"),
+    ],
+)
+def test_an_out_of_range_option_is_its_own_line_not_a_union_message(tmp_path, frames, option, named):
+    message = _refused(_predict(tmp_path, frames, f"--output={tmp_path / 'out'}", option))
+    assert named in message and option.partition("=")[2] in message, message
+    assert len(message) < 160, message
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_truncated_init_checkpoint_is_named_in_one_line(tmp_path):
+    whole = tmp_path / "phase1.ckpt"
+    torch.save({"state_dict": {f"network.w{i}": torch.zeros(64, 64) for i in range(4)}}, whole)
+    truncated = tmp_path / "cut.ckpt"
+    truncated.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    message = _refused(
+        [
+            "fit",
+            "--config",
+            str(CONF / "j4rnet.yaml"),
+            f"--model.init_checkpoint={truncated}",
+            "--trainer.max_steps=1",
+            f"--trainer.default_root_dir={tmp_path / 'run'}",
+        ]
+    )
+    assert str(truncated) in message and "truncated or corrupt" in message and "Errno" not in message, message
+
+
+@pytest.mark.parametrize("output", ["notes.txt/out", "notes.txt/out.mp4", "notes.txt/deeper/out"])
+def test_an_output_under_a_file_is_refused_before_restoring(tmp_path, frames, output):
+    (tmp_path / "notes.txt").write_text("the user's notes")
+    message = _refused(_predict(tmp_path, frames, f"--output={tmp_path / output}"))
+    assert f"{tmp_path / 'notes.txt'} is a file, not a folder" in message and "Errno" not in message, message
+    assert (tmp_path / "notes.txt").read_text() == "the user's notes"
+    assert not [p for p in tmp_path.rglob("*") if ".partial" in p.name]
+
+
+@pytest.mark.parametrize("root_dir", ["notes.txt", "notes.txt/run"])
+def test_a_run_folder_that_is_or_lies_under_a_file_is_one_line(tmp_path, frames, root_dir):
+    (tmp_path / "notes.txt").write_text("the user's notes")
+    message = _refused(
+        [
+            "test",
+            "--model=identity",
+            "--data=video",
+            f"--data.input={frames}",
+            f"--trainer.default_root_dir={tmp_path / root_dir}",
+        ]
+    )
+    assert "--trainer.default_root_dir" in message and "is a file, not a folder" in message, message
+    assert "Errno" not in message and (tmp_path / "notes.txt").read_text() == "the user's notes"
+
+
+@pytest.fixture
+def read_only(tmp_path: Path):
+    """A folder this process cannot write: chmod for users, the immutable flag for root (where available)."""
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("kept")
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", str(folder)], capture_output=True, check=False).returncode != 0:
+            pytest.skip("root without chattr: no folder is read-only")
+        yield folder
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+    else:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+
+
+@pytest.mark.parametrize("output", ["out", "out.avi", "sub/out"])
+def test_an_output_in_a_read_only_folder_is_refused_before_restoring(tmp_path, frames, read_only, output):
+    message = _refused(_predict(tmp_path, frames, f"--output={read_only / output}"))
+    assert f"{read_only} is not writable" in message, message
+    assert sorted(p.name for p in read_only.iterdir()) == ["keep.txt"]
+
+
+def test_a_run_folder_in_a_read_only_folder_is_one_line(tmp_path, frames, read_only):
+    message = _refused(
+        [
+            "test",
+            "--model=identity",
+            "--data=video",
+            f"--data.input={frames}",
+            f"--trainer.default_root_dir={read_only / 'run'}",
+        ]
+    )
+    assert "--trainer.default_root_dir" in message and f"{read_only} is not writable" in message, message

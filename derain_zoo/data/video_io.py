@@ -47,7 +47,9 @@ def list_frames(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"frame folder {folder} does not exist")
-    frames = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=natural_key)
+    # hidden files (macOS ._00001.png resource forks, editors' backups) are not frames
+    frames = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")]
+    frames.sort(key=natural_key)
     if not frames:
         raise ValueError(f"empty sequence: {folder} holds no frames ({', '.join(IMAGE_SUFFIXES)})")
     return frames

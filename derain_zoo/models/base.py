@@ -66,10 +66,16 @@ class DerainModule(L.LightningModule):
         weights: str | None = None,
     ) -> None:
         super().__init__()
-        if chunk_frames < 1 or chunk_overlap < 0 or tile_overlap < 0:
-            raise ValueError("chunk_frames must be >= 1, chunk_overlap and tile_overlap >= 0")
+        for name, value, least in (
+            ("chunk_frames", chunk_frames, 1),
+            ("chunk_overlap", chunk_overlap, 0),
+            ("tile_overlap", tile_overlap, 0),
+            ("crop_border", crop_border, 0),
+        ):
+            if value < least:
+                raise ValueError(f"--model.{name} must be >= {least}, got {value}")
         if tile_size is not None and tile_size < 1:
-            raise ValueError(f"tile_size must be positive or None, got {tile_size}")
+            raise ValueError(f"--model.tile_size must be >= 1 (or null for whole frames), got {tile_size}")
         if nonfinite not in ("raise", "skip"):
             raise ValueError(f"nonfinite must be 'raise' or 'skip', got {nonfinite!r}")
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
@@ -292,6 +298,10 @@ def load_weights(module: nn.Module, path: str, prefix: str = "", strict: bool = 
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError as error:
         raise FileNotFoundError(f"checkpoint not found: {path}") from error
+    except Exception as error:  # noqa: BLE001 - a truncated, corrupt or foreign file is one user problem
+        raise ValueError(f"cannot read checkpoint {path}: truncated or corrupt ({type(error).__name__})") from error
+    if not isinstance(checkpoint, dict):
+        raise ValueError(f"{path} is not a checkpoint (no state_dict)")
     state = checkpoint.get("state_dict", checkpoint)
     if prefix:
         state = {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
