@@ -70,6 +70,14 @@ def _gather(records: FrameRecords) -> FrameRecords:
     return merged
 
 
+def _quality(clip: torch.Tensor, crop_border: int, name: str) -> dict[str, list[float]]:
+    """NIQE and BRISQUE of a clip's frames; a frame they cannot score is an error naming the sequence."""
+    try:
+        return frame_quality(clip, crop_border)
+    except ValueError as error:
+        raise ValueError(f"cannot score sequence '{name}' without ground truth: {error}") from error
+
+
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
     """NaN (a score not computed for this sequence) becomes null in JSON and an empty cell in CSV."""
     return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
@@ -91,7 +99,7 @@ class Evaluator(L.Callback):
         if "clean" in batch:
             scores = {k: v.cpu().tolist() for k, v in frame_scores(output, batch["clean"], self.crop_border).items()}
         elif stage == "test":
-            per_clip = [frame_quality(clip, self.crop_border) for clip in output]
+            per_clip = [_quality(clip, self.crop_border, name) for clip, name in zip(output, names)]
             scores = {k: [clip[k] for clip in per_clip] for k in NO_REFERENCE}
         for b, name in enumerate(names):
             frames = self.records.setdefault(name, {})

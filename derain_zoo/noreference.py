@@ -291,6 +291,14 @@ def niqe(image: Any, crop_border: int = 0) -> float:
     features = np.concatenate([full, half], axis=1)
     mu = np.nanmean(features, axis=0)
     complete = features[~np.isnan(features).any(axis=1)]
+    if len(complete) < 2:
+        # one block (or flat ones, whose features are NaN) gives no covariance: numpy's
+        # pinv would fail with "SVD did not converge"
+        raise ValueError(
+            f"NIQE needs at least two textured {BLOCK}x{BLOCK} blocks, got {len(complete)} "
+            f"in a {array.shape[0]}x{array.shape[1]} image (frames of at least "
+            f"{BLOCK}x{2 * BLOCK} pixels, not flat)"
+        )
     cov = np.cov(complete, rowvar=False)
     diff = mu_pristine - mu
     return float(np.sqrt(diff @ np.linalg.pinv((cov_pristine + cov) / 2) @ diff))

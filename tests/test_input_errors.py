@@ -282,3 +282,29 @@ def test_a_run_folder_in_a_read_only_folder_is_one_line(tmp_path, frames, read_o
         ]
     )
     assert "--trainer.default_root_dir" in message and f"{read_only} is not writable" in message, message
+
+
+@pytest.mark.parametrize(("size", "blocks"), [((100, 100), "got 1"), ((8, 8), "at least one")])
+def test_frames_too_small_for_niqe_are_one_line_naming_the_sequence_not_svd(tmp_path, size, blocks):
+    folder = tmp_path / "small_rain"
+    video_io.write_frames(folder, _frames(2, seed=1, height=size[0], width=size[1]))
+    message = _refused(
+        [
+            "test",
+            "--model=identity",
+            "--data=video",
+            f"--data.input={folder}",
+            f"--trainer.default_root_dir={tmp_path / 'run'}",
+        ]
+    )
+    assert "sequence 'small_rain'" in message and "96x96" in message and blocks in message, message
+    assert "SVD" not in message and not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_niqe_of_flat_or_single_block_images_is_refused_clearly():
+    from derain_zoo.noreference import niqe
+
+    for image in (_frames(1, seed=1, height=96, width=96)[0], np.full((96, 192, 3), 128, dtype=np.uint8)):
+        with pytest.raises(ValueError, match="two textured 96x96 blocks"):
+            niqe(image)
+    assert np.isfinite(niqe(_frames(1, seed=1, height=96, width=192)[0]))
