@@ -308,3 +308,37 @@ def test_niqe_of_flat_or_single_block_images_is_refused_clearly():
         with pytest.raises(ValueError, match="two textured 96x96 blocks"):
             niqe(image)
     assert np.isfinite(niqe(_frames(1, seed=1, height=96, width=192)[0]))
+
+
+@pytest.mark.parametrize("fault", ["zero-byte frame", "frame of another size", "gt of another size"])
+def test_a_bad_frame_read_in_a_worker_is_one_line_naming_it(tmp_path, fault):
+    """Already one line before these tests (worker unwrap, size checks); kept so they stay one line."""
+    root = tmp_path / "mine"
+    _pair(root, "s1", 4, seed=1)
+    bad = {
+        "zero-byte frame": root / "rain" / "s1" / "00003.png",
+        "frame of another size": root / "rain" / "s1" / "00003.png",
+        "gt of another size": root / "gt" / "s1" / "00001.png",
+    }[fault]
+    if fault == "zero-byte frame":
+        bad.write_bytes(b"")
+    else:
+        cv2.imwrite(str(bad), _frames(1, seed=5, height=20)[0])
+    before = _hashes(root)
+    with pytest.raises(SystemExit) as exit_info:
+        main(
+            [
+                "test",
+                "--model=identity",
+                "--data=folder",
+                f"--data.root={root}",
+                "--data.num_workers=2",
+                "--trainer.logger=false",
+                "--trainer.enable_progress_bar=false",
+                f"--trainer.default_root_dir={tmp_path / 'run'}",
+            ]
+        )
+    message = str(exit_info.value.code)
+    assert message.startswith("derain-zoo: error:") and "\n" not in message and "Traceback" not in message, message
+    assert f"{bad.parent.parent.name}/s1/{bad.name}" in message, message
+    assert _hashes(root) == before
