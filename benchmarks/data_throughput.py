@@ -1,6 +1,7 @@
 """Clips/s of the data side next to the training steps/s of a small model on the same machine.
 
     python benchmarks/data_throughput.py [--workers 2] [--batches 20]
+    python benchmarks/data_throughput.py --recipes configs/cpu/*.yaml   # after the recipes were run
 
 Measures, at num_frames=5, crop_size=128, batch_size=8: the synthetic module; the folder reader on
 NTURain-like 640x480 JPEG sequences without and with the decoded-frame cache; and the training
@@ -11,6 +12,7 @@ so it consumes clips faster than any of them and the ratio printed is a lower bo
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -18,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+import yaml
 from torch import nn
 
 from derain_zoo.data import FolderDataModule, SyntheticRainDataModule
@@ -95,13 +98,46 @@ def training_steps_per_second(steps: int) -> tuple[float, int]:
     return steps / (time.perf_counter() - start), sum(p.numel() for p in net.parameters())
 
 
+def recipe_rates(recipe: Path, clips: int) -> tuple[float, float]:
+    """(data clips/s on one core, clips/s the recipe's training consumed) for a CPU recipe that was run.
+
+    The data side renders ``clips`` training clips with the recipe's own data settings in this process
+    (one thread, no workers: the cost on one core); consumption is the recipe's steps x batch size
+    over its training minutes, from its checkpoint and ``transfer.py``'s scores.json.
+    """
+    config = yaml.safe_load(recipe.read_text())
+    options = {**config["data"]["init_args"], "num_workers": 0}
+    data = SyntheticRainDataModule(**options).build_dataset("train")
+    data[(0, 0)]  # photographs loaded and cached, as in a running worker
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    for i in range(clips):
+        data[(0, i % len(data))]
+    rate = clips / (time.perf_counter() - start)
+    torch.set_num_threads(2)
+    folder = Path(config["checkpoint"]["dirpath"])
+    steps = torch.load(folder / "last.ckpt", map_location="cpu", weights_only=True)["global_step"]
+    minutes = json.loads((folder / "scores.json").read_text())["train_minutes"]
+    return rate, steps * options["batch_size"] / (minutes * 60)
+
+
 def main() -> None:
     """Print every figure and the data/training ratio."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--recipes", nargs="*", type=Path, help="CPU recipes already run: data rate vs their training")
+    parser.add_argument("--clips", type=int, default=40, help="clips rendered per recipe")
     args = parser.parse_args()
+    if args.recipes:
+        for recipe in args.recipes:
+            rate, consumed = recipe_rates(recipe, args.clips)
+            print(
+                f"{recipe.stem:16s} data {rate:7.1f} clips/s on one core; training consumed {consumed:6.2f} "
+                f"clips/s = {rate / consumed:6.1f}x"
+            )
+        return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.workers} workers, {CLIP}")
     synthetic = SyntheticRainDataModule(num_workers=args.workers, train_clips=10_000, **CLIP)
     rates = {"synthetic (frame_size 256)": clips_per_second(synthetic.train_dataloader(), args.batches)}

@@ -107,6 +107,17 @@ def _fill_leaves(index: np.ndarray, textures: np.ndarray, rng: np.random.Generat
     return np.clip(cv2.GaussianBlur(leaves.astype(np.float32), (3, 3), 0.5), 0, 1)
 
 
+def expose(frames: Tensor, rng: np.random.Generator, probability: float = 0.5) -> Tensor:
+    """A camera exposure gain (log-uniform 0.7-2.0) with clipped highlights, in ``probability`` of clips.
+
+    Real footage has saturated sky and specular highlights, where rain cannot brighten anything; a
+    model that never saw them darkens every bright region as if it were rain (issue 14: the
+    overexposed sky behind NTURain a1's foliage lost 2-3 grey levels)."""
+    if rng.uniform() >= probability:
+        return frames
+    return (frames * float(np.exp(rng.uniform(np.log(0.7), np.log(2.0))))).clamp(0, 1)
+
+
 def defocus(frames: Tensor, rng: np.random.Generator, probability: float = 0.3) -> Tensor:
     """A slight Gaussian defocus of the whole clip (sigma 0.4-1.0 px) in ``probability`` of clips."""
     if rng.uniform() >= probability:

@@ -29,7 +29,7 @@ from torch.utils.data import Dataset
 
 from derain_zoo.data import video_io
 from derain_zoo.data.rain import RAIN_KINDS, sample_rain
-from derain_zoo.data.scenes import CONTENTS, dead_leaves, defocus, degrade, stack_textures
+from derain_zoo.data.scenes import CONTENTS, dead_leaves, defocus, degrade, expose, stack_textures
 from derain_zoo.data.transforms import ClipAugment
 
 # Files inside the scikit-image wheel (no download): natural colour photographs first, then grey
@@ -304,7 +304,7 @@ class SyntheticRainClips(Dataset):
             self.content,
         )
         if self.degrade:
-            clean = defocus(clean, rng)
+            clean = defocus(expose(clean, rng), rng)
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
         rainy, layers = sample_rain(kind, side, side, generator, scene_size=self.frame_size).render(clean)
         if self.degrade:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from derain_zoo.data.rain import sample_rain
-from derain_zoo.data.scenes import dead_leaves, degrade, jpeg, leaf_radii, stack_textures
+from derain_zoo.data.scenes import dead_leaves, degrade, expose, jpeg, leaf_radii, stack_textures
 from derain_zoo.data.synthetic import SyntheticRainClips
 from derain_zoo.metrics import calculate_psnr
 
@@ -65,3 +65,13 @@ def test_degrade_adds_the_same_noise_to_both_frames_and_codes_each() -> None:
     ramp = torch.linspace(0.2, 0.8, 32).expand(2, 3, 32, 32).contiguous()
     coded = jpeg(ramp, 60)
     assert coded.shape == ramp.shape and 0 < (coded - ramp).abs().mean() < 0.02
+
+
+def test_expose_saturates_highlights_in_some_clips_only() -> None:
+    """Half the clips get an exposure gain; the brighter ones clip to white, as real skies do."""
+    frames = torch.linspace(0.3, 0.9, 64).expand(1, 3, 64, 64).contiguous()
+    exposed = [expose(frames, np.random.default_rng(seed)) for seed in range(40)]
+    unchanged = sum(torch.equal(clip, frames) for clip in exposed)
+    saturated = sum(bool((clip == 1).float().mean() > 0.05) for clip in exposed)
+    assert 8 <= unchanged <= 32 and saturated >= 5
+    assert all(0 <= clip.min() and clip.max() <= 1 for clip in exposed)

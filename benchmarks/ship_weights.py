@@ -1,0 +1,69 @@
+"""Export a trained CPU recipe into the package's shipped weights, scored with the exported (fp16) file.
+
+    python benchmarks/ship_weights.py --recipes configs/cpu/j4rnet_phase1.yaml configs/cpu/j4rnet.yaml
+
+Takes the last stage's ``last.ckpt`` (the recipe's ``checkpoint.dirpath``), writes
+``derain_zoo/weights/<alias>-synthetic-cpu.pt`` and its manifest (model, recipe chain, data version,
+steps and training minutes summed over the stages from their ``scores.json``, sha256), then loads the
+file back exactly as a user would (``Model.from_weights``), scores it with ``transfer.score_module``
+(real a1 and ra1, a1 crop, synthetic test) and records those scores in the manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from transfer import print_row, score_module
+
+from derain_zoo.data.scenes import DATA_VERSION
+from derain_zoo.weights import export_weights, module_from_checkpoint
+
+
+def stage_folder(recipe: str) -> Path:
+    """Where a recipe writes its checkpoints."""
+    return Path(yaml.safe_load(Path(recipe).read_text())["checkpoint"]["dirpath"])
+
+
+def stage_record(recipe: str) -> tuple[int, float | None]:
+    """(steps, training minutes) of one stage, from the checkpoint and transfer.py's scores.json."""
+    folder = stage_folder(recipe)
+    steps = int(torch.load(folder / "last.ckpt", map_location="cpu", weights_only=True)["global_step"])
+    scores = folder / "scores.json"
+    minutes = json.loads(scores.read_text()).get("train_minutes") if scores.is_file() else None
+    return steps, minutes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipes", nargs="+", required=True, help="the recipe's stages, in training order")
+    parser.add_argument("--name", default="synthetic-cpu")
+    parser.add_argument("--out-dir", default=None, help="default: the package's derain_zoo/weights")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    records = [stage_record(recipe) for recipe in args.recipes]
+    minutes = [m for _, m in records]
+    trained = module_from_checkpoint(stage_folder(args.recipes[-1]) / "last.ckpt")
+    common = {
+        "recipe": " -> ".join(args.recipes),
+        "data_version": DATA_VERSION,
+        "steps": sum(steps for steps, _ in records),
+        "wall_minutes": round(sum(minutes), 1) if None not in minutes else None,
+        "overwrite": True,
+    }
+    path = export_weights(trained, args.name, args.out_dir, **common)
+    shipped = type(trained).from_weights(str(path)).eval()
+    scores = score_module(shipped)
+    export_weights(trained, args.name, args.out_dir, scores=scores, **common)
+    print_row(f"{trained.alias} {args.name}", scores)
+    print(f"wrote {path} ({path.stat().st_size / 2**20:.2f} MB)")
+
+
+if __name__ == "__main__":
+    main()
