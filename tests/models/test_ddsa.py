@@ -121,6 +121,32 @@ def test_full_row_sparse_branch_equals_dense_branch() -> None:
         torch.testing.assert_close(dual(x), dense(x))
 
 
+def test_dual_mode_with_k_below_d_mixes_dense_with_a_truly_sparse_map() -> None:
+    """Eq. (6) with k = 3 of d = 6: the dual map is w_d softmax(P) + w_s softmax(M(P, k)), the sparse
+    softmax built here by hand over the 3 largest scores of each row; and the whole module's output is
+    the same mix of the dense-only and sparse-only modules' outputs (the projection is linear)."""
+    attention = DualSelfAttention(12, 2, topk_ratio=0.5, mode="dual")
+    assert attention.topk == 3
+    scores = torch.randn(2, 2, 6, 6)
+    threshold = scores.sort(dim=-1, descending=True).values[..., 2:3]
+    exp = scores.exp()
+    sparse = torch.where(scores >= threshold, exp, torch.zeros_like(exp))
+    sparse = sparse / sparse.sum(-1, keepdim=True)
+    dense = exp / exp.sum(-1, keepdim=True)
+    with torch.no_grad():
+        torch.testing.assert_close(attention.attention_map(scores), 0.5 * dense + 0.5 * sparse)
+
+    dense_module = DualSelfAttention(12, 2, mode="dense")
+    sparse_module = DualSelfAttention(12, 2, topk_ratio=0.5, mode="sparse")
+    attention.load_state_dict(dense_module.state_dict(), strict=False)
+    sparse_module.load_state_dict(dense_module.state_dict())
+    x = torch.randn(2, 12, 8, 8)
+    with torch.no_grad():
+        dual_out, dense_out, sparse_out = attention(x), dense_module(x), sparse_module(x)
+    torch.testing.assert_close(dual_out, 0.5 * dense_out + 0.5 * sparse_out)
+    assert (dual_out - dense_out).abs().max() > 1e-3, "the sparse branch of the dual map is dense"
+
+
 def test_dual_weights_learn() -> None:
     attention = DualSelfAttention(12, 2)
     attention(torch.randn(1, 12, 8, 8)).square().mean().backward()
