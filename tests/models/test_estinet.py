@@ -43,12 +43,8 @@ def one_thread_and_seed() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
-@pytest.mark.parametrize(
-    ("frames", "height", "width"), [(5, 32, 32), (7, 37, 45), (1, 20, 20), (3, 33, 17)]
-)
-def test_every_frame_is_restored_at_its_own_size(
-    frames: int, height: int, width: int
-) -> None:
+@pytest.mark.parametrize(("frames", "height", "width"), [(5, 32, 32), (7, 37, 45), (1, 20, 20), (3, 33, 17)])
+def test_every_frame_is_restored_at_its_own_size(frames: int, height: int, width: int) -> None:
     net = ESTINetNetwork(**TINY).eval()
     rain = torch.rand(2, frames, 3, height, width)
     with torch.no_grad():
@@ -59,9 +55,7 @@ def test_every_frame_is_restored_at_its_own_size(
 
 def _stim_isolating_interaction() -> STIM:
     """A STIM whose h(t-1) and C(t-1) carry nothing: frame t-1 can reach h(t) only via the gates' f_x(t-1)."""
-    stim = STIM(
-        feature_channels=6, cell_channels=4, output_gate_channels=5, hidden_channels=3
-    )
+    stim = STIM(feature_channels=6, cell_channels=4, output_gate_channels=5, hidden_channels=3)
     for cell in (stim.forward_cell, stim.backward_cell):
         with torch.no_grad():
             cell.gates.weight[:, 12:] = 0  # columns of h(t-1)
@@ -75,31 +69,21 @@ def test_changing_previous_frame_changes_stim_output_through_the_interaction() -
     changed = features.clone()
     changed[:, 1] += 1.0
     h, h_changed = stim.forward_cell(features), stim.forward_cell(changed)
-    assert not torch.allclose(h[:, 2], h_changed[:, 2]), (
-        "f_x(t-1) does not reach the gates at t"
-    )
-    assert torch.allclose(h[:, 3], h_changed[:, 3]), (
-        "frame t-2 leaked past the isolated recurrence"
-    )
+    assert not torch.allclose(h[:, 2], h_changed[:, 2]), "f_x(t-1) does not reach the gates at t"
+    assert torch.allclose(h[:, 3], h_changed[:, 3]), "frame t-2 leaked past the isolated recurrence"
     with torch.no_grad():
         stim.forward_cell.gates.weight[:, 6:12] = 0  # now also cut f_x(t-1)
-    assert torch.allclose(
-        stim.forward_cell(features)[:, 2], stim.forward_cell(changed)[:, 2]
-    )
+    assert torch.allclose(stim.forward_cell(features)[:, 2], stim.forward_cell(changed)[:, 2])
 
 
 def test_reversing_the_clip_runs_the_backward_pass() -> None:
-    stim = STIM(
-        feature_channels=6, cell_channels=4, output_gate_channels=5, hidden_channels=3
-    ).eval()
+    stim = STIM(feature_channels=6, cell_channels=4, output_gate_channels=5, hidden_channels=3).eval()
     features = torch.randn(1, 5, 6, 8, 8)
     with torch.no_grad():
         out = stim(features)
         changed = features.clone()
         changed[:, -1] += 1.0
-        assert not torch.allclose(stim(changed)[:, 0], out[:, 0]), (
-            "the first frame does not see the future"
-        )
+        assert not torch.allclose(stim(changed)[:, 0], out[:, 0]), "the first frame does not see the future"
         # swapping the two cells and reversing time must give the same clip, reversed
         swapped = STIM(
             feature_channels=6,
@@ -112,9 +96,7 @@ def test_reversing_the_clip_runs_the_backward_pass() -> None:
             swapped.backward_cell,
             swapped.forward_cell,
         )
-        swapped.fusion[0].weight.copy_(
-            torch.cat(stim.fusion[0].weight.split(3, dim=1)[::-1], dim=1)
-        )
+        swapped.fusion[0].weight.copy_(torch.cat(stim.fusion[0].weight.split(3, dim=1)[::-1], dim=1))
         assert torch.allclose(swapped(features.flip(1)).flip(1), out, atol=1e-5)
 
 
@@ -129,9 +111,7 @@ def test_estm_feature_map_after_the_second_3d_layer_has_one_frame() -> None:
 def test_estm_windows_tile_the_clip_with_reflected_borders() -> None:
     table, lead = window_table(7, 5, 5)
     assert lead == 0 and table.tolist() == [[0, 1, 2, 3, 4], [5, 6, 5, 4, 3]]
-    table, lead = window_table(
-        3, 5, 1
-    )  # one window per frame, centred, keep the middle
+    table, lead = window_table(3, 5, 1)  # one window per frame, centred, keep the middle
     assert lead == 2 and table.tolist() == [
         [2, 1, 0, 1, 2],
         [1, 0, 1, 2, 1],
@@ -148,29 +128,21 @@ def test_refined_frame_depends_only_on_its_own_window() -> None:
     changed[:, 7] += 0.5
     with torch.no_grad():
         before, after = net.refine(coarse, rain), net.refine(coarse, changed)
-    assert torch.allclose(
-        before[:, :5], after[:, :5], atol=1e-6
-    )  # window 0..4 untouched
+    assert torch.allclose(before[:, :5], after[:, :5], atol=1e-6)  # window 0..4 untouched
     assert not torch.allclose(before[:, 5:], after[:, 5:])
 
 
 def test_whole_sequence_runs_sicm_once_per_frame() -> None:
     net = ESTINetNetwork(**TINY).eval()
     seen: list[int] = []
-    net.sicm.register_forward_hook(
-        lambda module, args, out: seen.append(args[0].shape[0])
-    )
+    net.sicm.register_forward_hook(lambda module, args, out: seen.append(args[0].shape[0]))
     estm_windows: list[int] = []
     assert net.estm is not None
-    net.estm.register_forward_hook(
-        lambda module, args, out: estm_windows.append(args[0].shape[0])
-    )
+    net.estm.register_forward_hook(lambda module, args, out: estm_windows.append(args[0].shape[0]))
     with torch.no_grad():
         net(torch.rand(1, 12, 3, 16, 16))
     assert seen == [12], "SICM must see each frame exactly once"
-    assert estm_windows == [3], (
-        "12 frames = 3 ESTM windows of 5 (the last one reflected)"
-    )
+    assert estm_windows == [3], "12 frames = 3 ESTM windows of 5 (the last one reflected)"
 
 
 def test_2dcnn_ablation_restores_each_frame_alone() -> None:
@@ -185,19 +157,46 @@ def test_2dcnn_ablation_restores_each_frame_alone() -> None:
 
 
 def test_paper_initialisation_is_normal_with_std_001() -> None:
+    """Sec. 4.2: every conv weight, the 2D ones and ESTM's two 3D ones alike, ~ N(0, 0.01); biases zero."""
     net = ESTINetNetwork(**TINY)
-    weights = torch.cat(
-        [m.weight.flatten() for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
-    )
-    assert abs(weights.std().item() - 0.01) < 1e-3 and abs(weights.mean().item()) < 1e-3
+    convs = [m for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Conv3d))]
+    conv3d = [m for m in convs if isinstance(m, torch.nn.Conv3d)]
+    assert len(conv3d) == 2, "ESTM's two 3D convs"
+    for group in (convs, conv3d):
+        weights = torch.cat([m.weight.flatten() for m in group])
+        assert abs(weights.std().item() - 0.01) < 1e-3 and abs(weights.mean().item()) < 1e-3
+    biases = [m.bias for m in convs if m.bias is not None]
+    assert biases and all(torch.count_nonzero(b) == 0 for b in biases)
 
 
 def test_stage_losses_follow_the_two_stage_schedule() -> None:
+    """Eqs. (14)-(16) rebuilt from the parts: coarse = rain + STIM output, refined = coarse + ESTM's
+    residual, L_STI = mean squared error of coarse, L_EST = that of refined, L = L_STI + alpha L_EST."""
     batch = {"rain": torch.rand(1, 5, 3, 16, 16), "clean": torch.rand(1, 5, 3, 16, 16)}
-    stage1 = ESTINet(**TINY, use_estm=False).losses(batch)
-    assert set(stage1) == {"sti", "loss"} and torch.equal(stage1["loss"], stage1["sti"])
-    stage2 = ESTINet(**TINY, alpha=0.5).losses(batch)
-    assert torch.allclose(stage2["loss"], stage2["sti"] + 0.5 * stage2["est"])
+    seen: dict[str, torch.Tensor] = {}
+
+    def keep(name: str):
+        return lambda module, args, out: seen.__setitem__(name, out)
+
+    def squared_error(x: torch.Tensor) -> torch.Tensor:
+        return ((x - batch["clean"]) ** 2).mean()
+
+    stage1 = ESTINet(**TINY, use_estm=False, init_std=None)
+    stage1.network.temporal.register_forward_hook(keep("stim"))
+    terms = stage1.losses(batch)
+    assert set(terms) == {"sti", "loss"} and torch.equal(terms["loss"], terms["sti"])
+    torch.testing.assert_close(terms["sti"], squared_error(batch["rain"] + seen["stim"]))
+
+    stage2 = ESTINet(**TINY, alpha=0.5, init_std=None)
+    stage2.network.temporal.register_forward_hook(keep("stim"))
+    stage2.network.estm.head.register_forward_hook(keep("residual"))
+    terms = stage2.losses(batch)
+    coarse = batch["rain"] + seen["stim"]
+    refined = coarse + seen["residual"].reshape(coarse.shape)  # one 5-frame window
+    assert (refined - coarse).abs().max() > 1e-3
+    torch.testing.assert_close(terms["sti"], squared_error(coarse))
+    torch.testing.assert_close(terms["est"], squared_error(refined))
+    torch.testing.assert_close(terms["loss"], squared_error(coarse) + 0.5 * squared_error(refined))
 
 
 def test_stage2_starts_from_a_stage1_checkpoint(tmp_path: Path) -> None:
@@ -208,12 +207,8 @@ def test_stage2_starts_from_a_stage1_checkpoint(tmp_path: Path) -> None:
     for key, value in stage1.network.state_dict().items():
         assert torch.equal(stage2.network.state_dict()[key], value), key
     assert stage2.network.estm is not None
-    assert (
-        "init_checkpoint" not in stage2.hparams
-    )  # a stage-2 checkpoint reloads without the file
-    with pytest.raises(
-        RuntimeError
-    ):  # other widths: refuse instead of silently skipping weights
+    assert "init_checkpoint" not in stage2.hparams  # a stage-2 checkpoint reloads without the file
+    with pytest.raises(RuntimeError):  # other widths: refuse instead of silently skipping weights
         ESTINet(**{**TINY, "decoder_channels": 6}, init_checkpoint=str(path))
 
 
@@ -255,17 +250,52 @@ def test_overfitting_one_clip_removes_half_the_rain() -> None:
     assert min(losses[-5:]) <= 0.5 * rain_error, (rain_error, losses[::10])
 
 
+# Table 3: the row each config trains -> (input frames, temporal module, ESTM); the paper's model and
+# its stage 1 train 5-frame clips like row #5
+TABLE3 = {
+    "estinet_ablation_2dcnn": (1, "conv", False),  # SICM + 2DCNN
+    "estinet_ablation_stim2": (2, "stim", False),  # SICM + STIM (#2)
+    "estinet_ablation_stim3": (3, "stim", False),
+    "estinet_ablation_stim4": (4, "stim", False),
+    "estinet_ablation_stim5": (5, "stim", False),
+    "estinet_ablation_full": (5, "stim", True),  # SICM + STIM (#5) + ESTM
+    "estinet_stage1": (5, "stim", False),
+    "estinet": (5, "stim", True),
+}
+# what a row may change against configs/estinet.yaml; every other setting must be the paper model's
+ROW_KEYS = {"temporal", "use_estm", "chunk_frames", "chunk_overlap", "conv_channels", "init_checkpoint"}
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
+def test_every_estinet_config_trains_its_table3_row(config: Path) -> None:
+    """Frames, temporal module and ESTM per Table 3 row, inference chunks as long as the training
+    clips, and nothing else changed from the paper model's config."""
+    import yaml
+
+    def load(path: Path) -> tuple[dict, dict]:
+        loaded = yaml.safe_load(path.read_text())
+        return loaded["model"]["init_args"], loaded["data"]["init_args"]
+
+    model, data = load(config)
+    frames, temporal, use_estm = TABLE3[config.stem]
+    assert (data["num_frames"], model["temporal"], model["use_estm"]) == (frames, temporal, use_estm)
+    if "chunk_frames" in model:
+        assert (model["chunk_frames"], model["chunk_overlap"]) == (frames, 0)
+    paper_model, paper_data = load(REPO / "configs" / "estinet.yaml")
+    assert {k: v for k, v in model.items() if k not in ROW_KEYS} == {
+        k: v for k, v in paper_model.items() if k not in ROW_KEYS
+    }
+    assert {k: v for k, v in data.items() if k != "num_frames"} == {
+        k: v for k, v in paper_data.items() if k != "num_frames"
+    }
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
-def test_every_estinet_config_builds_and_runs_fast_dev_run(
-    config: Path, tmp_path: Path
-) -> None:
+def test_every_estinet_config_builds_and_runs_fast_dev_run(config: Path, tmp_path: Path) -> None:
     from derain_zoo.cli import main
 
-    tiny = [
-        f"--model.init_args.{key}={list(v) if isinstance(v, tuple) else v}"
-        for key, v in TINY.items()
-    ]
+    tiny = [f"--model.init_args.{key}={list(v) if isinstance(v, tuple) else v}" for key, v in TINY.items()]
     main(
         [
             "fit",
