@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from derain_zoo.data.rain import compose
 from derain_zoo.models.j4rnet import DetectionGuidedGRUCell, J4RNet, J4RNetwork
+from derain_zoo.models.j4rnet.module import high_pass
 
 
 @pytest.fixture(autouse=True)
@@ -93,17 +94,42 @@ def test_every_frame_is_restored_for_any_clip_length_and_odd_size(recurrent, fra
         assert output.alpha_logits is None
 
 
-def test_recurrent_output_is_causal():
-    """Frame t is restored from frames <= t only, so streaming and chunked inference agree on the past."""
+def test_recurrent_output_is_causal_and_reads_the_memory():
+    """Frame t is restored from frames <= t only, so streaming and chunked inference agree on the past;
+    and B_t depends on H_{t-1}: once JRC-Net's detail is active (it starts at zero, where frame 3
+    changes by exactly 0 when frame 0 changes), an earlier frame reaches B_3 through the memory, via
+    D-Net's alpha and via C-Net, and via C-Net alone when D-Net is cut off from the memory."""
     torch.manual_seed(0)
     network = J4RNetwork(**TINY)
-    rain = torch.rand(1, 4, 3, 16, 16)
-    changed = rain.clone()
-    changed[:, 3] = torch.rand(3, 16, 16)
     with torch.no_grad():
-        a, b = network(rain), network(changed)
-    assert torch.allclose(a[:, :3], b[:, :3])
-    assert not torch.allclose(a[:, 3], b[:, 3])
+        torch.nn.init.normal_(network.fusion.out.weight, std=0.1)  # recurrent paths active
+    rain = torch.rand(1, 4, 3, 16, 16)
+    future, past = rain.clone(), rain.clone()
+    future[:, 3] = torch.rand(3, 16, 16)
+    past[:, 0] = torch.rand(3, 16, 16)
+    with torch.no_grad():
+        a, b, c = network(rain), network(future), network(past)
+        torch.testing.assert_close(a[:, :3], b[:, :3])
+        assert (a[:, 3] - b[:, 3]).abs().max() > 1e-2
+        assert (a[:, 3] - c[:, 3]).abs().max() > 1e-3, "frame 0 does not reach B_3 through H_2"
+        network.detection.from_memory.weight.zero_()  # alpha no longer sees H_{t-1}: only C-Net does
+        a, c = network(rain), network(past)
+        assert (a[:, 3] - c[:, 3]).abs().max() > 1e-3, "C-Net does not read H_{t-1}"
+
+
+def test_high_pass_is_input_minus_its_gaussian_blur():
+    """E(x) = x - G_1 * x with a normalised 7x7 Gaussian (sigma 1, radius 3): on a unit impulse away
+    from the border it is 1 - g(0)^2 at the impulse and -g(i) g(j) around it; flat images have none."""
+    g = torch.exp(-(torch.arange(-3.0, 4.0) ** 2) / 2)
+    g = g / g.sum()
+    impulse = torch.zeros(1, 1, 3, 15, 15)
+    impulse[..., 7, 7] = 1.0
+    expected = impulse.clone()
+    expected[..., 4:11, 4:11] -= g[:, None] * g[None, :]
+    model = J4RNet(**TINY)
+    torch.testing.assert_close(high_pass(impulse, model.highpass_kernel), expected)
+    flat = torch.full((1, 2, 3, 9, 9), 0.4)
+    torch.testing.assert_close(high_pass(flat, model.highpass_kernel), torch.zeros_like(flat))
 
 
 def _cell_with_gate_bias(update_bias: float, read_bias: float) -> DetectionGuidedGRUCell:
