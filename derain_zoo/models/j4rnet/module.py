@@ -35,6 +35,15 @@ def high_pass(images: Tensor, kernel: Tensor) -> Tensor:
     return (flat - F.conv2d(padded, weight, groups=channels)).reshape(images.shape)
 
 
+def masked_mse(prediction: Tensor, target: Tensor, mask: Tensor | None) -> Tensor:
+    """Mean squared error over the pixels where ``mask`` (B,T,1,H,W, 1 = use) is set, all channels;
+    the plain mean squared error without a mask, and 0 when the mask selects nothing."""
+    if mask is None:
+        return F.mse_loss(prediction, target)
+    weights = mask.expand_as(prediction)
+    return ((prediction - target).square() * weights).sum() / weights.sum().clamp_min(1)
+
+
 class J4RNet(DerainModule):
     """J4R-Net with its loss l_joint + 0.001 l_detect + 0.0001 l_rect + 0.0001 l_removal.
 
@@ -42,12 +51,20 @@ class J4RNet(DerainModule):
     ``phase=2`` the whole recurrent network, usually from ``init_checkpoint`` = a phase-1 checkpoint.
     Auxiliary terms need their layer in the batch (``occlusion`` for l_detect, ``streak`` for
     l_removal); real data without them trains on the remaining terms, with a warning once per term.
+    With an ``occlusion`` layer, the terms that rest on B = O - S count only the pixels where the
+    slides say it holds (alpha = 0): l_removal always, and phase 1's l_joint and l_rect, whose
+    output is O - S.
     """
 
     alias = "j4rnet"
     architecture_args = (
-        "channels", "extractor_blocks", "removal_blocks", "detect_layers", "reconstruction_blocks",
-        "fusion_blocks", "phase"
+        "channels",
+        "extractor_blocks",
+        "removal_blocks",
+        "detect_layers",
+        "reconstruction_blocks",
+        "fusion_blocks",
+        "phase",
     )
 
     def __init__(
@@ -88,6 +105,7 @@ class J4RNet(DerainModule):
         self.occlusion_threshold = occlusion_threshold
         self.register_buffer("highpass_kernel", gaussian_kernel(highpass_sigma), persistent=False)
         self._warned_skips: set[str] = set()
+        self._from_phase1 = bool(init_checkpoint)
         if init_checkpoint:
             self.load_phase1(init_checkpoint)
 
@@ -106,15 +124,21 @@ class J4RNet(DerainModule):
     def compute_losses(self, output: J4RNetOutput, batch: dict[str, Any]) -> dict[str, Tensor]:
         """Every loss term the batch supports, unweighted; ``loss`` is the weighted total."""
         clean = batch["clean"]
+        # alpha = 0 (visible) pixels, where the slides' B = O - S holds; the streak target also exists
+        # under opaque drops, where the frame shows none of it
+        visible = (batch["occlusion"] <= self.occlusion_threshold).to(clean) if "occlusion" in batch else None
+        # phase 1's output is O - S: compare it with B only where that is the slides' estimate of B
+        output_mask = visible if self.phase == 1 else None
         terms = {
-            "joint": F.mse_loss(output.background, clean),
-            "rect": F.mse_loss(
+            "joint": masked_mse(output.background, clean, output_mask),
+            "rect": masked_mse(
                 high_pass(output.background, self.highpass_kernel),
                 high_pass(clean, self.highpass_kernel),
+                output_mask,
             ),
         }
         if "streak" in batch:
-            terms["removal"] = F.mse_loss(output.streak, batch["streak"])
+            terms["removal"] = masked_mse(output.streak, batch["streak"], visible)
         else:
             self._warn_skip("removal", "streak")
         if output.alpha_logits is not None:
@@ -127,6 +151,17 @@ class J4RNet(DerainModule):
             self.loss_weights[name] * value for name, value in terms.items() if name in self.loss_weights
         )
         return terms
+
+    def on_fit_start(self) -> None:
+        """Phase 2 without a phase-1 checkpoint trains the removal path from random weights: say so."""
+        super().on_fit_start()
+        # a resumed fit (ckpt_path) or given weights (weights=random: an explicit opt-in) start elsewhere
+        if self.phase == 2 and not self._from_phase1 and self.initial_weights is None and not self.trainer.ckpt_path:
+            rank_zero_warn(
+                "j4rnet: phase 2 starts from random weights: no init_checkpoint (the phase-1 checkpoint) "
+                "was given; pass --model.init_args.init_checkpoint=<phase-1 last.ckpt> (or weights=random "
+                "to train phase 2 from scratch on purpose)"
+            )
 
     def _warn_skip(self, term: str, key: str) -> None:
         """Say once per term that the data lacks its layer, instead of faking one."""
