@@ -18,7 +18,7 @@ from derain_zoo.models.components.discriminator3d import SpectralNormDiscriminat
 from derain_zoo.models.raintrn import RainTRN, RainTRNNet
 from derain_zoo.models.raintrn.network import MultiHeadPatchAttention
 
-TINY_NET = dict(channels=16, base_channels=8, num_res_blocks=1, num_transformer_blocks=1, patch_grids=(2, 4))
+TINY_NET = {"channels": 16, "base_channels": 8, "num_res_blocks": 1, "num_transformer_blocks": 1, "patch_grids": (2, 4)}
 TINY = dict(TINY_NET, disc_channels=4, disc_layers=3)
 
 
@@ -146,6 +146,29 @@ def test_patch_attention_has_no_positional_bias_permuting_patches_permutes_the_o
     assert (shuffled_then_attended - attention.attend(x)).abs().max() > 1e-3  # the shuffle did something
 
 
+def test_each_head_is_a_channel_group_with_its_own_patch_size():
+    """STTN's heads: channel group i attends over a patch_grids[i] x patch_grids[i] grid. With query
+    and key at zero the attention is uniform, so a head's output at a pixel is the mean of the value
+    at the same offset in every patch: poking one pixel changes group i exactly at the pixels of the
+    same offset modulo its patch size, 16 / grid (8, 4 and 2 here)."""
+    torch.manual_seed(0)
+    attention = MultiHeadPatchAttention(12, patch_grids=(2, 4, 8)).eval()
+    with torch.no_grad():
+        attention.query.weight.zero_()
+        attention.query.bias.zero_()
+        attention.key.weight.zero_()
+        x = torch.rand(1, 12, 16, 16)
+        poked = x.clone()
+        poked[..., 3, 5] += 1.0
+        change = (attention.attend(poked) - attention.attend(x)).abs().amax(dim=0)
+    rows, cols = torch.arange(16)[:, None], torch.arange(16)[None, :]
+    for head, grid in enumerate((2, 4, 8)):
+        size = 16 // grid
+        expected = (rows % size == 3 % size) & (cols % size == 5 % size)
+        changed = change[4 * head : 4 * head + 4].amax(dim=0) > 1e-6
+        assert torch.equal(changed, expected), f"head {head} does not use {size}x{size} patches"
+
+
 def test_patch_attention_mixes_information_across_the_whole_map():
     torch.manual_seed(0)
     attention = MultiHeadPatchAttention(8, patch_grids=(2, 4)).eval()
@@ -170,6 +193,83 @@ def test_one_training_step_updates_generator_and_discriminator():
         assert len(weights) > 1
         unchanged = [key for key in weights if torch.equal(dict(network.named_parameters())[key], old[key])]
         assert not unchanged, f"{name} parameters not updated: {unchanged}"
+
+
+class RecordSteps(L.Callback):
+    """Before every optimiser step: which optimiser, and every parameter's value and gradient."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[int, dict[str, tuple[torch.Tensor, torch.Tensor | None]]]] = []
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        for index, optimizer in enumerate(trainer.optimizers):
+            optimizer.register_step_pre_hook(lambda opt, args, kwargs, index=index: self.record(index, pl_module))
+
+    def record(self, index: int, module: L.LightningModule) -> None:
+        state = {
+            name: (p.detach().clone(), None if p.grad is None else p.grad.clone())
+            for name, p in module.named_parameters()
+        }
+        self.steps.append((index, state))
+
+
+def test_generator_and_critic_gradients_are_isolated_both_ways():
+    """The generator step applies exactly d(reconstruction + temporal + adversarial)/d(generator), the
+    adversarial part included, and leaves the critic where it was; the critic step applies exactly
+    d(critic loss on clean vs detached restored)/d(critic) and leaves the generator where it was.
+    Both references are computed by hand on a copy of the initial model (spectral norm's power
+    iteration advanced by the same critic calls in the same order)."""
+    torch.manual_seed(0)
+    model = RainTRN(**TINY, adversarial_weight=1.0, gradient_clip_val=None)
+    reference = copy.deepcopy(model).train()
+    batch = rain_clip()
+    generator = list(reference.network.parameters())
+    critic = list(reference.discriminator.parameters())
+    restored, clean = reference(batch["rain"]), batch["clean"]
+    # L1 + 0.1 temporal L1 + 1.0 hinge generator term (-mean critic score of the restored clip)
+    no_adversarial = F.l1_loss(restored, clean) + 0.1 * F.l1_loss(restored.diff(dim=1), clean.diff(dim=1))
+    g_loss = no_adversarial - reference.discriminator(restored).mean()
+    g_grads = torch.autograd.grad(g_loss, generator, retain_graph=True, allow_unused=True)
+    plain_grads = torch.autograd.grad(no_adversarial, generator, allow_unused=True)
+    real_scores, fake_scores = reference.discriminator(clean), reference.discriminator(restored.detach())
+    d_loss = F.relu(1 - real_scores).mean() + F.relu(1 + fake_scores).mean()  # hinge
+    d_grads = torch.autograd.grad(d_loss, critic)
+
+    recorder = RecordSteps()
+    trainer = L.Trainer(
+        max_steps=1, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, callbacks=[recorder],
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(model, train_dataloaders=DataLoader([batch], batch_size=None))
+    assert [index for index, _ in recorder.steps] == [0, 1], "one generator step, then one critic step"
+    (_, at_g_step), (_, at_d_step) = recorder.steps
+    g_names = [f"network.{name}" for name, _ in reference.network.named_parameters()]
+    d_names = [f"discriminator.{name}" for name, _ in reference.discriminator.named_parameters()]
+    initial = dict(copy.deepcopy(reference).named_parameters())
+
+    adversarial_share = max((g - p).abs().max().item() for g, p in zip(g_grads, plain_grads) if g is not None)
+    assert adversarial_share > 1e-4, "the reference itself must show the adversarial term"
+    for name, expected in zip(g_names, g_grads):
+        if expected is not None:
+            torch.testing.assert_close(at_g_step[name][1], expected, rtol=1e-4, atol=1e-6, msg=name)
+    for name, expected in zip(d_names, d_grads):
+        torch.testing.assert_close(at_d_step[name][0], initial[name], msg=f"generator step moved {name}")
+        torch.testing.assert_close(at_d_step[name][1], expected, rtol=1e-4, atol=1e-6, msg=name)
+    final = dict(model.named_parameters())
+    for name in g_names:
+        torch.testing.assert_close(final[name], at_d_step[name][0], msg=f"critic step moved {name}")
+
+
+def test_nonfinite_skip_skips_the_critic_step_with_the_generator_step():
+    """nonfinite=skip: a step whose generator loss is NaN updates neither network."""
+    torch.manual_seed(0)
+    model = RainTRN(**TINY, nonfinite="skip", temporal_weight=float("nan"))
+    before = copy.deepcopy(model)
+    fit(model, [rain_clip()])
+    for key, value in model.named_parameters():
+        torch.testing.assert_close(value, dict(before.named_parameters())[key], msg=key)
 
 
 def test_warm_up_trains_only_the_generator_on_reconstruction():
