@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import torch
 
@@ -11,17 +9,17 @@ from derain_zoo.data import SyntheticRainDataModule, VideoDerainDataModule
 from derain_zoo.data.rain import compose
 from derain_zoo.data.synthetic import PHOTOS, SyntheticRainClips, photo_path
 
-TINY = dict(
-    num_frames=5,
-    crop_size=32,
-    frame_size=48,
-    batch_size=2,
-    num_workers=0,
-    train_clips=4,
-    val_clips=2,
-    test_sequences=1,
-    test_frames=6,
-)
+TINY = {
+    "num_frames": 5,
+    "crop_size": 32,
+    "frame_size": 48,
+    "batch_size": 2,
+    "num_workers": 0,
+    "train_clips": 4,
+    "val_clips": 2,
+    "test_sequences": 1,
+    "test_frames": 6,
+}
 LAYERS = {"streak": 3, "occlusion": 1, "transmission": 1, "atmosphere": 3, "haze": 3}
 
 
@@ -30,15 +28,13 @@ def batches(loader: torch.utils.data.DataLoader) -> list[dict]:
     return list(loader)
 
 
-def test_tiny_module_sets_up_and_iterates_fast_with_the_batch_contract() -> None:
-    SyntheticRainDataModule(**TINY).setup("fit")  # warm the photograph cache like a previous test would
-    start = time.perf_counter()
+def test_tiny_module_sets_up_and_iterates_with_the_batch_contract() -> None:
+    """The batch contract; how fast it loads is benchmarks' business (benchmarks/data_throughput), not a test's."""
     dm = SyntheticRainDataModule(**TINY)
     dm.setup("fit")
     train, val = batches(dm.train_dataloader()), batches(dm.val_dataloader())
     dm.setup("test")
     test = batches(dm.test_dataloader())
-    assert time.perf_counter() - start < 3.0  # well under a second on an idle core; margin for a shared one
     assert len(train) == 2 and len(val) == 1 and len(test) == 1
     for batch, shape in ((train[0], (2, 5)), (val[0], (2, 5))):
         assert batch["rain"].shape == (*shape, 3, 32, 32) and batch["clean"].dtype == torch.float32
