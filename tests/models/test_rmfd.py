@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from derain_zoo.data import (
 from derain_zoo.data.rain import comprehensive
 from derain_zoo.models import DerainModule
 from derain_zoo.models.rmfd import RMFD, RMFDNet, invert_rain_model
+from derain_zoo.models.rmfd.module import dark_channel, ssim_loss
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 TINY = {"nf": 4, "blocks": 1, "discriminator_widths": (4, 8)}
@@ -33,17 +35,13 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def accumulation_batch(
-    seed: int = 0, clips: int = 2, frames: int = 3, size: int = 16
-) -> dict[str, torch.Tensor]:
+def accumulation_batch(seed: int = 0, clips: int = 2, frames: int = 3, size: int = 16) -> dict[str, torch.Tensor]:
     """Clips under Yang et al.'s comprehensive rain, with every physical layer as ground truth."""
     generator = torch.Generator().manual_seed(seed)
     samples = []
     for _ in range(clips):
         base = torch.rand(1, 3, 4, 4, generator=generator)
-        clean = torch.nn.functional.interpolate(
-            base, size=(size, size), mode="bilinear"
-        ).expand(frames, 3, size, size)
+        clean = torch.nn.functional.interpolate(base, size=(size, size), mode="bilinear").expand(frames, 3, size, size)
         rain, layers = comprehensive(clean.contiguous(), generator)
         samples.append(
             {
@@ -55,9 +53,7 @@ def accumulation_batch(
     return {key: torch.stack([s[key] for s in samples]) for key in samples[0]}
 
 
-def fit_steps(
-    model: RMFD, batch: dict[str, torch.Tensor], steps: int, root: Path
-) -> L.Trainer:
+def fit_steps(model: RMFD, batch: dict[str, torch.Tensor], steps: int, root: Path) -> L.Trainer:
     """Run the real Lightning loop (needed for manual optimisation) for a few steps on one clip."""
     loader = DataLoader(
         [{k: v[i] for k, v in batch.items()} for i in range(batch["rain"].shape[0])],
@@ -94,9 +90,7 @@ def test_every_frame_and_layer_is_returned_for_any_clip_length_and_size(frames, 
 def test_inversion_recovers_the_background_exactly_from_the_rain_models_layers():
     batch = accumulation_batch(seed=3, size=32)
     assert 0.05 < batch["transmission"].min() < 1  # real haze, above the floor
-    recovered = invert_rain_model(
-        batch["haze"], batch["transmission"], batch["atmosphere"]
-    )
+    recovered = invert_rain_model(batch["haze"], batch["transmission"], batch["atmosphere"])
     torch.testing.assert_close(recovered, batch["clean"], atol=1e-5, rtol=0)
 
 
@@ -122,9 +116,7 @@ def test_recurrent_state_carries_information_to_later_frames():
     net = RMFDNet(nf=4, blocks=1)
     rain = torch.rand(1, 6, 3, 16, 16)
     changed = rain.clone()
-    changed[:, 0] = (
-        1 - changed[:, 0]
-    )  # frame 0 is outside the 5-frame window of frame 5
+    changed[:, 0] = 1 - changed[:, 0]  # frame 0 is outside the 5-frame window of frame 5
     with torch.no_grad():
         assert (net(changed)[:, 5] - net(rain)[:, 5]).abs().max() > 1e-5
 
@@ -141,9 +133,7 @@ def test_stage_two_starts_from_stage_one_freezes_the_haze_net_and_trains_the_res
 
     stage2 = RMFD(**TINY, stage=2, init_checkpoint=str(checkpoint))
     for name, value in stage1.network.state_dict().items():
-        torch.testing.assert_close(
-            stage2.network.state_dict()[name], value, msg=f"{name} not loaded"
-        )
+        torch.testing.assert_close(stage2.network.state_dict()[name], value, msg=f"{name} not loaded")
     before = {name: value.clone() for name, value in stage2.state_dict().items()}
     trainer = fit_steps(stage2, batch, steps=1, root=tmp_path)
     after = stage2.state_dict()
@@ -172,20 +162,121 @@ def test_stage_two_starts_from_stage_one_freezes_the_haze_net_and_trains_the_res
     assert {f"train/{term}" for term in terms} <= set(trainer.callback_metrics)
     assert "train/haze" not in trainer.callback_metrics  # frozen: no loss on H
     assert not changed("network.haze_net.")
-    assert (
-        changed("network.refine_net.")
-        and changed("network.physics_net.")
-        and changed("discriminator.")
+    assert changed("network.refine_net.") and changed("network.physics_net.") and changed("discriminator.")
+
+
+class RecordSteps(L.Callback):
+    """Before every optimiser step: which optimiser, and every parameter's value and gradient."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[int, dict[str, tuple[torch.Tensor, torch.Tensor | None]]]] = []
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        for index, optimizer in enumerate(trainer.optimizers):
+            optimizer.register_step_pre_hook(lambda opt, args, kwargs, index=index: self.record(index, pl_module))
+
+    def record(self, index: int, module: L.LightningModule) -> None:
+        state = {
+            name: (p.detach().clone(), None if p.grad is None else p.grad.clone())
+            for name, p in module.named_parameters()
+        }
+        self.steps.append((index, state))
+
+
+def test_stage_two_generator_and_critic_gradients_are_isolated_both_ways(tmp_path):
+    """The generator step applies exactly d(stage-1 terms + dark-channel terms + LSGAN term)/d(T/A and
+    refinement nets), the adversarial part included, and leaves the critic where it was; the critic
+    step applies exactly d(LSGAN critic loss on clean vs detached output)/d(critic) and leaves the
+    generator where it was. References computed by hand on a copy of the initial model."""
+    torch.manual_seed(0)
+    batch = accumulation_batch()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # stage 2 without a stage-1 checkpoint
+        model = RMFD(**TINY, stage=2, adversarial_weight=1.0, flat_weight=0.0, label_noise=False)
+    reference = copy.deepcopy(model).train()
+    generator = [p for p in reference.network.parameters() if p.requires_grad]
+    critic = list(reference.discriminator.parameters())
+    out = reference.network.decompose(batch["rain"])
+    clean = batch["clean"]
+    fake, real = out.background[:, 1:].flatten(0, 1), clean[:, 1:].flatten(0, 1)
+    dark = out.background.amin(dim=2)
+    no_adversarial = (
+        ssim_loss(out.transmission, batch["transmission"])
+        + ssim_loss(out.atmosphere, batch["atmosphere"])
+        + ssim_loss(out.inversion, clean)
+        + ssim_loss(out.background, clean)
+        + 0.1 * (dark[:, 1:] - dark[:, :-1].detach()).abs().mean()
+        + 0.01 * dark[:, 1:].abs().mean()
     )
+    g_loss = no_adversarial + ((reference.discriminator(fake) - 1) ** 2).mean()
+    g_grads = torch.autograd.grad(g_loss, generator, retain_graph=True, allow_unused=True)
+    plain_grads = torch.autograd.grad(no_adversarial, generator, allow_unused=True)
+    d_loss = ((reference.discriminator(real) - 1) ** 2).mean() + (reference.discriminator(fake.detach()) ** 2).mean()
+    d_grads = torch.autograd.grad(d_loss, critic)
+
+    recorder = RecordSteps()
+    loader = DataLoader([{k: v[i] for k, v in batch.items()} for i in range(2)], batch_size=2)
+    trainer = L.Trainer(
+        max_steps=1, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, limit_val_batches=0, default_root_dir=tmp_path, callbacks=[recorder],
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(model, loader)
+    assert [index for index, _ in recorder.steps] == [0, 1], "one generator step, then one critic step"
+    (_, at_g_step), (_, at_d_step) = recorder.steps
+    g_names = [f"network.{name}" for name, p in reference.network.named_parameters() if p.requires_grad]
+    d_names = [f"discriminator.{name}" for name, _ in reference.discriminator.named_parameters()]
+    initial = dict(reference.named_parameters())
+
+    adversarial_share = max((g - p).abs().max().item() for g, p in zip(g_grads, plain_grads) if g is not None)
+    assert adversarial_share > 1e-4, "the reference itself must show the adversarial term"
+    for name, expected in zip(g_names, g_grads):
+        if expected is not None:
+            torch.testing.assert_close(at_g_step[name][1], expected, rtol=1e-4, atol=1e-6, msg=name)
+    for name, expected in zip(d_names, d_grads):
+        torch.testing.assert_close(at_d_step[name][0], initial[name], msg=f"generator step moved {name}")
+        torch.testing.assert_close(at_d_step[name][1], expected, rtol=1e-4, atol=1e-6, msg=name)
+    final = dict(model.named_parameters())
+    for name in g_names:
+        torch.testing.assert_close(final[name], at_d_step[name][0], msg=f"critic step moved {name}")
+
+
+def test_dark_channel_terms_on_a_hand_computed_clip():
+    """Dark channel = per-pixel minimum over colour; dark_temporal = 0.1 * L1(D_t, detached D_{t-1}),
+    dark_sparsity = 0.01 * mean |D_t| over frames t >= 1."""
+    frames = torch.tensor([[0.2, 0.5, 0.9], [0.6, 0.3, 0.4], [0.7, 0.8, 0.5]])  # T=3 one-pixel RGB frames
+    background = frames.view(1, 3, 3, 1, 1).clone().requires_grad_(True)
+    assert dark_channel(background).flatten().tolist() == pytest.approx([0.2, 0.3, 0.5])
+    priors = RMFD(**TINY).refinement_priors(background)
+    # |0.3 - 0.2| and |0.5 - 0.3|, mean 0.15; |D_1|, |D_2| mean 0.4
+    assert priors["dark_temporal"].item() == pytest.approx(0.1 * 0.15)
+    assert priors["dark_sparsity"].item() == pytest.approx(0.01 * 0.4)
+    (grad,) = torch.autograd.grad(priors["dark_temporal"], background)
+    # the previous frame is the fixed target: only D_1 and D_2 (channels 1 and 2) get gradient, 0.1 / 2 each
+    expected = torch.zeros(3, 3)
+    expected[1, 1] = expected[2, 2] = 0.05
+    torch.testing.assert_close(grad.view(3, 3), expected)
+
+
+def test_ssim_loss_is_one_minus_ssim_on_hand_computed_images():
+    """1 - SSIM: 0 for equal clips, and for flat images a, b the luminance term alone,
+    1 - (2ab + C1) / (a^2 + b^2 + C1) with C1 = 0.01^2, averaged over every frame of the clip."""
+    x = torch.rand(1, 2, 3, 16, 16)
+    assert ssim_loss(x, x).item() == pytest.approx(0.0, abs=1e-6)
+    a = torch.full((1, 2, 3, 16, 16), 0.2)
+    b = torch.full((1, 2, 3, 16, 16), 0.6)
+    b[:, 1] = 0.2  # second frame equal: its SSIM is 1
+    c1 = 0.01**2
+    first = 1 - (2 * 0.2 * 0.6 + c1) / (0.2**2 + 0.6**2 + c1)
+    assert ssim_loss(a, b).item() == pytest.approx(first / 2, rel=1e-4)
 
 
 def test_batches_without_physical_layers_train_on_the_background_terms_and_say_so():
     batch = {k: v for k, v in accumulation_batch().items() if k in ("rain", "clean")}
     model = RMFD(**TINY)
     with pytest.warns(UserWarning, match="no haze, transmission, atmosphere"):
-        losses = model.reconstruction_losses(
-            model.network.decompose(batch["rain"]), batch
-        )
+        losses = model.reconstruction_losses(model.network.decompose(batch["rain"]), batch)
     assert set(losses) == {"inversion", "background"}
 
 
@@ -196,11 +287,7 @@ def test_overfitting_one_clip_halves_the_loss():
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
     losses = []
     for _ in range(20):
-        loss = sum(
-            model.reconstruction_losses(
-                model.network.decompose(batch["rain"]), batch
-            ).values()
-        )
+        loss = sum(model.reconstruction_losses(model.network.decompose(batch["rain"]), batch).values())
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -227,29 +314,18 @@ def test_paper_configs_build_the_paper_model_and_schedule(name, stage, data):
         args=["--config", str(CONFIGS / f"{name}.yaml"), "--trainer.logger=false"],
     )
     model = cli.model
-    assert (
-        isinstance(model, RMFD)
-        and model.stage == stage
-        and isinstance(cli.datamodule, data)
-    )
+    assert isinstance(model, RMFD) and model.stage == stage and isinstance(cli.datamodule, data)
     assert cli.datamodule.num_frames == 7 and cli.datamodule.crop_size == 128
-    assert (
-        sum(p.numel() for p in model.network.parameters()) > 20e6
-    )  # nf 32, 5 blocks: three full nets
+    assert sum(p.numel() for p in model.network.parameters()) > 20e6  # nf 32, 5 blocks: three full nets
     optimizers = model.configure_optimizers()
     if stage == 1:
         optimizer, scheduler = optimizers["optimizer"], optimizers["lr_scheduler"]
     else:
         (optimizer, d_optimizer), (scheduler,) = optimizers
-        assert (
-            model.weights["adversarial"] == 0.001
-            and d_optimizer.param_groups[0]["lr"] == 1e-4
-        )
+        assert model.weights["adversarial"] == 0.001 and d_optimizer.param_groups[0]["lr"] == 1e-4
         assert not any(p.requires_grad for p in model.network.haze_net.parameters())
     assert optimizer.param_groups[0]["lr"] == 1e-4
     for _ in range(20):
         optimizer.step()
         scheduler.step()
-    assert optimizer.param_groups[0]["lr"] == pytest.approx(
-        5e-5
-    )  # halved after 20 epochs
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(5e-5)  # halved after 20 epochs
