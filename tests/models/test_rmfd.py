@@ -329,3 +329,27 @@ def test_paper_configs_build_the_paper_model_and_schedule(name, stage, data):
         optimizer.step()
         scheduler.step()
     assert optimizer.param_groups[0]["lr"] == pytest.approx(5e-5)  # halved after 20 epochs
+
+
+def _stage2_warnings(model, batch: dict, root: Path) -> list[str]:
+    """Messages of the 'starts from random weights' warning during a one-batch fit."""
+    trainer = L.Trainer(
+        fast_dev_run=1, accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
+        default_root_dir=root,
+    )  # fmt: skip
+    loader = DataLoader([{k: v[0] for k, v in batch.items()}], batch_size=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(model, loader)
+    return [str(w.message) for w in caught if "starts from random weights" in str(w.message)]
+
+
+def test_stage2_without_a_stage1_checkpoint_warns_when_fitting(tmp_path):
+    """configs/rmfd.yaml (stage 2) leaves init_checkpoint null: refining random weights must not be silent."""
+    batch = accumulation_batch(clips=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        stage2, stage1, opted_in = RMFD(**TINY, stage=2), RMFD(**TINY), RMFD(**TINY, stage=2, weights="random")
+    assert _stage2_warnings(stage2, batch, tmp_path)
+    assert not _stage2_warnings(stage1, batch, tmp_path)
+    assert not _stage2_warnings(opted_in, batch, tmp_path)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch.nn.functional as F
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
 from derain_zoo.models.base import DerainModule, load_weights
@@ -22,9 +23,22 @@ class ESTINet(DerainModule):
 
     alias = "estinet"
     architecture_args = (
-        "encoder_channels", "blocks_per_stage", "decoder_channels", "fusion_channels", "temporal",
-        "cell_channels", "output_gate_channels", "hidden_channels", "direction_fusion_channels",
-        "conv_channels", "use_estm", "estm_window", "estm_stride", "estm_channels", "estm_blocks", "estm_growth"
+        "encoder_channels",
+        "blocks_per_stage",
+        "decoder_channels",
+        "fusion_channels",
+        "temporal",
+        "cell_channels",
+        "output_gate_channels",
+        "hidden_channels",
+        "direction_fusion_channels",
+        "conv_channels",
+        "use_estm",
+        "estm_window",
+        "estm_stride",
+        "estm_channels",
+        "estm_blocks",
+        "estm_growth",
     )
 
     def __init__(
@@ -74,15 +88,26 @@ class ESTINet(DerainModule):
         }
         self.network = ESTINetNetwork(**self.sizes, use_estm=use_estm)
         self.alpha = alpha
+        self._from_stage1 = bool(init_checkpoint)
         if init_checkpoint:
             self.load_stage1(init_checkpoint)
 
     def load_stage1(self, path: str) -> None:
         """Start stage 2 from a stage-1 checkpoint: every SICM and STIM weight must load, ESTM stays new."""
         load_weights(self.network.sicm, path, prefix="network.sicm.", strict=True)
-        load_weights(
-            self.network.temporal, path, prefix="network.temporal.", strict=True
-        )
+        load_weights(self.network.temporal, path, prefix="network.temporal.", strict=True)
+
+    def on_fit_start(self) -> None:
+        """Stage 2 without a stage-1 checkpoint trains SICM + STIM from random weights: say so."""
+        super().on_fit_start()
+        # a resumed fit (ckpt_path) or given weights (weights=random: an explicit opt-in) start elsewhere
+        stage2 = self.network.estm is not None
+        if stage2 and not self._from_stage1 and self.initial_weights is None and not self.trainer.ckpt_path:
+            rank_zero_warn(
+                "estinet: stage 2 (use_estm) starts from random weights: no init_checkpoint (the stage-1 "
+                "checkpoint) was given; pass --model.init_args.init_checkpoint=<stage-1 last.ckpt> (or "
+                "weights=random to train stage 2 from scratch on purpose)"
+            )
 
     def forward(self, rain: Tensor) -> Tensor:
         """B,T,C,H,W rainy -> B,T,C,H,W restored (refined with ESTM, coarse without)."""

@@ -22,9 +22,7 @@ LAYERS = {"haze": "haze", "transmission": "transmission", "atmosphere": "atmosph
 
 def ssim_loss(output: Tensor, target: Tensor) -> Tensor:
     """1 - SSIM (Gaussian 11x11) over B,T,C,H,W clips: the authors' -SSIM shifted to be >= 0."""
-    return (
-        1 - kornia.metrics.ssim(output.flatten(0, 1), target.flatten(0, 1), 11).mean()
-    )
+    return 1 - kornia.metrics.ssim(output.flatten(0, 1), target.flatten(0, 1), 11).mean()
 
 
 def dark_channel(frames: Tensor) -> Tensor:
@@ -71,9 +69,7 @@ class RMFD(DerainModule):
     ) -> None:
         super().__init__(**kwargs)
         if stage not in (1, 2):
-            raise ValueError(
-                f"stage must be 1 (physics inversion) or 2 (adversarial refinement), got {stage}"
-            )
+            raise ValueError(f"stage must be 1 (physics inversion) or 2 (adversarial refinement), got {stage}")
         # callables are not weights: keep them out of checkpoints so weights_only loading works; and
         # a stage-2 checkpoint holds all weights, so reloading it must not need the stage-1 file
         for name in ("d_optimizer", "d_lr_scheduler", "init_checkpoint"):
@@ -94,11 +90,10 @@ class RMFD(DerainModule):
         self.d_scheduler_factory = d_lr_scheduler
         self.gradient_clip_val = gradient_clip_val
         self.network = RMFDNet(nf, blocks, transmission_floor)
+        self._from_stage1 = init_checkpoint is not None
         if init_checkpoint is not None:
             load_weights(self.network, init_checkpoint, prefix="network.")
-        self.discriminator = (
-            LSGANDiscriminator(widths=discriminator_widths) if stage == 2 else None
-        )
+        self.discriminator = LSGANDiscriminator(widths=discriminator_widths) if stage == 2 else None
         if stage == 2:
             self.automatic_optimization = False
             self.network.haze_net.requires_grad_(False)
@@ -108,9 +103,7 @@ class RMFD(DerainModule):
         return self.network(rain)
 
     # ------------------------------------------------------------------ losses
-    def reconstruction_losses(
-        self, out: RMFDOutput, batch: dict[str, Any]
-    ) -> dict[str, Tensor]:
+    def reconstruction_losses(self, out: RMFDOutput, batch: dict[str, Any]) -> dict[str, Tensor]:
         """-SSIM terms (as 1 - SSIM) on every layer the batch carries, on B1 and on the refined B."""
         losses: dict[str, Tensor] = {}
         missing = [key for key in LAYERS if key not in batch]
@@ -120,21 +113,11 @@ class RMFD(DerainModule):
                 category=UserWarning,
             )
         for key, field in LAYERS.items():
-            if (
-                key in batch
-                and self.weights["layer"]
-                and not (key == "haze" and self.stage == 2)
-            ):
-                losses[key] = self.weights["layer"] * ssim_loss(
-                    getattr(out, field), batch[key]
-                )
+            if key in batch and self.weights["layer"] and not (key == "haze" and self.stage == 2):
+                losses[key] = self.weights["layer"] * ssim_loss(getattr(out, field), batch[key])
         if self.weights["inversion"]:
-            losses["inversion"] = self.weights["inversion"] * ssim_loss(
-                out.inversion, batch["clean"]
-            )
-        losses["background"] = self.weights["background"] * ssim_loss(
-            out.background, batch["clean"]
-        )
+            losses["inversion"] = self.weights["inversion"] * ssim_loss(out.inversion, batch["clean"])
+        losses["background"] = self.weights["background"] * ssim_loss(out.background, batch["clean"])
         return losses
 
     def refinement_priors(self, background: Tensor) -> dict[str, Tensor]:
@@ -143,8 +126,7 @@ class RMFD(DerainModule):
         if dark.shape[1] < 2:
             return {}
         return {
-            "dark_temporal": self.weights["dark_temporal"]
-            * F.l1_loss(dark[:, 1:], dark[:, :-1].detach()),
+            "dark_temporal": self.weights["dark_temporal"] * F.l1_loss(dark[:, 1:], dark[:, :-1].detach()),
             "dark_sparsity": self.weights["dark_sparsity"] * dark[:, 1:].abs().mean(),
         }
 
@@ -153,9 +135,7 @@ class RMFD(DerainModule):
         if not self.weights["flat"]:
             return {}
         batch, _, channels, height, width = rain.shape
-        level = 0.8 + 0.2 * torch.rand(
-            (), device=rain.device
-        )  # one grey level per step, as the authors
+        level = 0.8 + 0.2 * torch.rand((), device=rain.device)  # one grey level per step, as the authors
         frame = torch.full(
             (batch, channels, height, width),
             level.item(),
@@ -165,20 +145,14 @@ class RMFD(DerainModule):
         window = frame[:, None].expand(batch, 5, channels, height, width)
         (trans, atmo), _ = self.network.physics_net([window, window], [None, None])
         background, _ = self.network.refine((frame, frame), frame, window, [None])
-        error = (
-            F.mse_loss(trans, torch.ones_like(trans))
-            + F.mse_loss(atmo, frame)
-            + F.mse_loss(background, frame)
-        )
+        error = F.mse_loss(trans, torch.ones_like(trans)) + F.mse_loss(atmo, frame) + F.mse_loss(background, frame)
         return {"flat": self.weights["flat"] * error}
 
     def gan_targets(self, count: int, like: Tensor) -> tuple[Tensor, Tensor]:
         """Real / fake regression targets; noisy (U[0.7,1.2] / U[0,0.3]) as in the authors' code."""
         if not self.label_noise:
             return like.new_ones(count), like.new_zeros(count)
-        return 0.7 + 0.5 * torch.rand(count, device=like.device), 0.3 * torch.rand(
-            count, device=like.device
-        )
+        return 0.7 + 0.5 * torch.rand(count, device=like.device), 0.3 * torch.rand(count, device=like.device)
 
     # ------------------------------------------------------------------ training
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor | None:
@@ -207,9 +181,7 @@ class RMFD(DerainModule):
         losses = self.reconstruction_losses(out, batch)
         losses.update(self.refinement_priors(out.background))
         losses.update(self.flat_input_prior(batch["rain"]))
-        losses["adversarial"] = self.weights["adversarial"] * F.mse_loss(
-            self.discriminator(fake), real_target
-        )
+        losses["adversarial"] = self.weights["adversarial"] * F.mse_loss(self.discriminator(fake), real_target)
         g_loss = sum(losses.values())
         if not self.check_finite(g_loss, "+".join(losses)):
             self.untoggle_optimizer(g_opt)
@@ -239,6 +211,17 @@ class RMFD(DerainModule):
             )
         optimizer.step()
 
+    def on_fit_start(self) -> None:
+        """Stage 2 without a stage-1 checkpoint refines random weights adversarially: say so."""
+        super().on_fit_start()
+        # a resumed fit (ckpt_path) or given weights (weights=random: an explicit opt-in) start elsewhere
+        if self.stage == 2 and not self._from_stage1 and self.initial_weights is None and not self.trainer.ckpt_path:
+            rank_zero_warn(
+                "rmfd: stage 2 starts from random weights: no init_checkpoint (the stage-1 checkpoint) was "
+                "given; pass --model.init_args.init_checkpoint=<stage-1 last.ckpt> (or weights=random to "
+                "train stage 2 from scratch on purpose)"
+            )
+
     def on_train_epoch_end(self) -> None:
         """Manual optimisation steps its epoch schedulers itself (stage 2)."""
         if self.stage != 2:
@@ -253,9 +236,7 @@ class RMFD(DerainModule):
         """Stage 1: the base's single optimiser; stage 2: generator and discriminator optimisers."""
         if self.stage == 1:
             return super().configure_optimizers()
-        g_opt = self.optimizer_factory(
-            [p for p in self.network.parameters() if p.requires_grad]
-        )
+        g_opt = self.optimizer_factory([p for p in self.network.parameters() if p.requires_grad])
         d_opt = self.d_optimizer_factory(self.discriminator.parameters())
         schedulers = [
             factory(opt)
