@@ -1,0 +1,68 @@
+"""The weights the package ships: every trainable model has ``synthetic-cpu``, and it reproduces the
+real-rain score its manifest states when a user runs it through ``derain-zoo test --model.weights``.
+
+The score is the manifest's ``a1_crop`` entry (first 4 frames of the real NTURain a1 sample, a 128 x 128
+window; ``benchmarks/transfer.py`` measures it with the exported file when the weights are shipped),
+reproduced here from PNG copies of that window so the test takes seconds per model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from derain_zoo.cli import main
+from derain_zoo.data import video_io
+from derain_zoo.registry import model_registry
+from derain_zoo.weights import shipped
+
+TRAINABLE = [alias for alias, cls in model_registry().items() if cls.trainable]
+QUIET = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
+
+
+def manifest(alias: str) -> dict:
+    entries = {entry.model: entry for entry in shipped() if entry.name == "synthetic-cpu"}
+    assert alias in entries, f"no synthetic-cpu weights ship for {alias}"
+    return entries[alias].manifest
+
+
+@pytest.fixture(scope="module")
+def a1_crop_root(tmp_path_factory: pytest.TempPathFactory, nturain_sample: Path) -> Path:
+    """The manifest's a1 window as a folder dataset (lossless PNG, so the model sees the same pixels)."""
+    window = manifest("j4rnet")["scores"]["a1_crop"]
+    top, left, size, frames = window["top"], window["left"], window["size"], window["frames"]
+    root = tmp_path_factory.mktemp("a1_crop")
+    for kind, folder in (("rain", "a1_Rain"), ("gt", "a1_GT")):
+        paths = video_io.list_frames(nturain_sample / "Dataset_Testing_Synthetic" / folder)[:frames]
+        crops = [video_io.read_image(path)[top : top + size, left : left + size] for path in paths]
+        video_io.write_frames(root / "test" / kind / "a1", [np.ascontiguousarray(c) for c in crops])
+    return root
+
+
+@pytest.mark.parametrize("alias", TRAINABLE)
+def test_shipped_weights_reproduce_their_real_rain_score(alias: str, a1_crop_root: Path, tmp_path: Path) -> None:
+    expected = manifest(alias)["scores"]["a1_crop"]["psnr_y"]
+    main(
+        [
+            "test",
+            f"--model={alias}",
+            "--model.weights=synthetic-cpu",
+            "--data=folder",
+            f"--data.root={a1_crop_root}",
+            "--data.num_workers=0",
+            f"--trainer.default_root_dir={tmp_path}",
+            *QUIET,
+        ]
+    )
+    (metrics,) = tmp_path.glob("**/metrics.json")
+    assert json.loads(metrics.read_text())["mean"]["psnr_y"] == pytest.approx(expected, abs=0.01)
+
+
+@pytest.mark.parametrize("alias", TRAINABLE)
+def test_shipped_weights_beat_the_rainy_input_on_real_rain(alias: str) -> None:
+    """What the weights are for: the manifest's real a1 scores are above the rainy input's."""
+    a1 = manifest(alias)["scores"]["a1"]
+    assert a1["psnr_y"] > a1["rain_psnr_y"] and a1["ssim_y"] > a1["rain_ssim_y"]
