@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -145,6 +146,52 @@ def test_dual_mode_with_k_below_d_mixes_dense_with_a_truly_sparse_map() -> None:
         dual_out, dense_out, sparse_out = attention(x), dense_module(x), sparse_module(x)
     torch.testing.assert_close(dual_out, 0.5 * dense_out + 0.5 * sparse_out)
     assert (dual_out - dense_out).abs().max() > 1e-3, "the sparse branch of the dual map is dense"
+
+
+def test_dual_mix_is_convex_whatever_the_learnt_weights() -> None:
+    """Eq. (6)'s weighted summation as a convex mix: shares softmax(dense_weight, sparse_weight), so
+    with the raw weights at -3 and 2 the map is e^-3/(e^-3+e^2) dense + e^2/(e^-3+e^2) sparse, every
+    entry >= 0 and every row sums to 1 (raw weights would give rows summing to -1)."""
+    attention = DualSelfAttention(12, 2, topk_ratio=0.5)
+    scores = torch.randn(2, 2, 6, 6)
+    with torch.no_grad():
+        attention.dense_weight.fill_(-3.0)
+        attention.sparse_weight.fill_(2.0)
+        mixed = attention.attention_map(scores)
+    dense_share = math.exp(-3) / (math.exp(-3) + math.exp(2))
+    attention.mode = "dense"
+    dense = attention.attention_map(scores)
+    attention.mode = "sparse"
+    sparse = attention.attention_map(scores)
+    torch.testing.assert_close(mixed, dense_share * dense + (1 - dense_share) * sparse)
+    assert (mixed >= 0).all()
+    torch.testing.assert_close(mixed.sum(-1), torch.ones(2, 2, 6))
+
+
+def test_weight_decay_applies_to_convolution_kernels_only() -> None:
+    """AdamW (the default, or a config's class_path with weight_decay) decays the conv kernels; the
+    mixing weights, temperatures and LayerNorm parameters are left alone: one step on zero gradients
+    shrinks every kernel by (1 - lr * wd) and moves nothing else."""
+    for factory in (None, lambda params: torch.optim.AdamW(params, lr=1e-2, weight_decay=0.5)):
+        model = DDSA(**TINY) if factory is None else DDSA(**TINY, optimizer=factory)
+        optimizer = model.configure_optimizers()
+        grouped = [p for group in optimizer.param_groups for p in group["params"]]
+        assert len(grouped) == len(list(model.parameters())) == len({id(p) for p in grouped})
+        before = {name: p.detach().clone() for name, p in model.named_parameters()}
+        for p in model.parameters():
+            p.grad = torch.zeros_like(p)
+        optimizer.step()
+        lr, decay = (1e-4, 1e-4) if factory is None else (1e-2, 0.5)
+        names = {"kernel": 0, "other": 0}
+        for name, p in model.named_parameters():
+            if p.ndim == 4:
+                names["kernel"] += 1
+                torch.testing.assert_close(p.detach(), before[name] * (1 - lr * decay), msg=name)
+            else:
+                names["other"] += 1
+                assert torch.equal(p.detach(), before[name]), f"{name} was decayed"
+        assert names["kernel"] and names["other"]
+        assert any("dense_weight" in n for n, p in model.named_parameters() if p.ndim != 4)
 
 
 def test_dual_weights_learn() -> None:

@@ -28,8 +28,16 @@ class DDSA(DerainModule):
 
     alias = "ddsa"
     architecture_args = (
-        "dim", "num_blocks", "heads", "num_refinement_blocks", "topk_ratio", "attention", "ffn",
-        "spatial_attention", "ffn_expansion", "res2net_scales"
+        "dim",
+        "num_blocks",
+        "heads",
+        "num_refinement_blocks",
+        "topk_ratio",
+        "attention",
+        "ffn",
+        "spatial_attention",
+        "ffn_expansion",
+        "res2net_scales",
     )
     spatial_multiple = 16
 
@@ -94,8 +102,18 @@ class DDSA(DerainModule):
         return loss
 
     def configure_optimizers(self) -> Any:
-        """The paper's schedule is counted in iterations, so the scheduler steps every batch."""
-        config = super().configure_optimizers()
-        if isinstance(config, dict) and "lr_scheduler" in config:
-            config["lr_scheduler"] = {"scheduler": config["lr_scheduler"], "interval": "step"}
-        return config
+        """Weight decay on the convolution kernels only; the scheduler steps every batch.
+
+        The mixing logits, attention temperatures, LayerNorm gains and biases go in a group with
+        ``weight_decay=0`` (whatever the optimiser's default): decay would pull the temperatures (and so
+        the attention) towards flat and the mix towards equal shares, which is not a regulariser the
+        paper asks for. The paper's schedule is counted in iterations.
+        """
+        trainable = [p for p in self.parameters() if p.requires_grad]
+        kernels = [p for p in trainable if p.ndim == 4]
+        others = [p for p in trainable if p.ndim != 4]
+        optimizer = self.optimizer_factory([{"params": kernels}, {"params": others, "weight_decay": 0.0}])
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -70,7 +70,8 @@ class DualSelfAttention(nn.Module):
         self.qkv = nn.Conv2d(dim, dim * 3, 1, bias=bias)
         self.qkv_dwconv = nn.Conv2d(dim * 3, dim * 3, 3, padding=1, groups=dim * 3, bias=bias)
         self.project_out = nn.Conv2d(dim, dim, 1, bias=bias)
-        # the "[.]" weighted summation of eq. 6; equal weights at the start
+        # the "[.]" weighted summation of eq. 6: logits of a convex mix (softmax over the pair), so the
+        # weights stay positive and every row of the mixed map still sums to 1; equal weights at the start
         self.dense_weight = nn.Parameter(torch.tensor(0.5)) if mode == "dual" else None
         self.sparse_weight = nn.Parameter(torch.tensor(0.5)) if mode == "dual" else None
 
@@ -88,7 +89,8 @@ class DualSelfAttention(nn.Module):
         sparse = scores.masked_fill(~top_k_mask(scores, self.topk), float("-inf")).softmax(dim=-1)
         if self.mode == "sparse":
             return sparse
-        return self.dense_weight * scores.softmax(dim=-1) + self.sparse_weight * sparse
+        dense_share, sparse_share = torch.stack([self.dense_weight, self.sparse_weight]).softmax(dim=0)
+        return dense_share * scores.softmax(dim=-1) + sparse_share * sparse
 
     def forward(self, x: Tensor) -> Tensor:
         """B,C,H,W -> B,C,H,W."""
@@ -175,9 +177,7 @@ class SEFN(nn.Module):
 class GDFN(nn.Module):
     """Restormer's gated-dconv feed-forward, the SEFN's ablation baseline (Table 3 (e), with SA)."""
 
-    def __init__(
-        self, dim: int, expansion: float = 2.66, spatial_attention: bool = True, bias: bool = False
-    ) -> None:
+    def __init__(self, dim: int, expansion: float = 2.66, spatial_attention: bool = True, bias: bool = False) -> None:
         super().__init__()
         hidden = int(dim * expansion)
         self.project_in = nn.Conv2d(dim, hidden * 2, 1, bias=bias)
@@ -228,9 +228,7 @@ class Downsample(nn.Module):
 
     def __init__(self, channels: int) -> None:
         super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(channels, channels // 2, 3, padding=1, bias=False), nn.PixelUnshuffle(2)
-        )
+        self.body = nn.Sequential(nn.Conv2d(channels, channels // 2, 3, padding=1, bias=False), nn.PixelUnshuffle(2))
 
     def forward(self, x: Tensor) -> Tensor:
         """B,C,H,W -> B,2C,H/2,W/2."""
@@ -242,9 +240,7 @@ class Upsample(nn.Module):
 
     def __init__(self, channels: int) -> None:
         super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(channels, channels * 2, 3, padding=1, bias=False), nn.PixelShuffle(2)
-        )
+        self.body = nn.Sequential(nn.Conv2d(channels, channels * 2, 3, padding=1, bias=False), nn.PixelShuffle(2))
 
     def forward(self, x: Tensor) -> Tensor:
         """B,C,H,W -> B,C/2,2H,2W."""
@@ -287,8 +283,17 @@ class DDSANet(nn.Module):
         def stage(channels: int, blocks: int, num_heads: int) -> nn.Sequential:
             return nn.Sequential(
                 *(
-                    DATB(channels, num_heads, topk_ratio, attention, ffn, spatial_attention,
-                         ffn_expansion, res2net_scales, bias)
+                    DATB(
+                        channels,
+                        num_heads,
+                        topk_ratio,
+                        attention,
+                        ffn,
+                        spatial_attention,
+                        ffn_expansion,
+                        res2net_scales,
+                        bias,
+                    )
                     for _ in range(blocks)
                 )
             )
@@ -301,13 +306,10 @@ class DDSANet(nn.Module):
         # decoder modules are indexed by level (0 = full resolution), run from the deepest up
         self.ups = nn.ModuleList(Upsample(widths[i + 1]) for i in range(levels - 1))
         self.reduce = nn.ModuleList(
-            nn.Identity() if i == 0 else nn.Conv2d(widths[i] * 2, widths[i], 1, bias=bias)
-            for i in range(levels - 1)
+            nn.Identity() if i == 0 else nn.Conv2d(widths[i] * 2, widths[i], 1, bias=bias) for i in range(levels - 1)
         )
         decoder_widths = [widths[i] * 2 if i == 0 else widths[i] for i in range(levels - 1)]
-        self.decoders = nn.ModuleList(
-            stage(decoder_widths[i], num_blocks[i], heads[i]) for i in range(levels - 1)
-        )
+        self.decoders = nn.ModuleList(stage(decoder_widths[i], num_blocks[i], heads[i]) for i in range(levels - 1))
         top_width = decoder_widths[0] if levels > 1 else widths[0]
         self.refinement = stage(top_width, num_refinement_blocks, heads[0])
         self.output = nn.Conv2d(top_width, out_channels, 3, padding=1, bias=bias)
