@@ -33,7 +33,8 @@ class SpectralNormDiscriminator3d(nn.Module):
         previous = in_channels
         for index, width in enumerate(widths):
             last = index == num_layers - 1
-            # a bias before a normalised weight is redundant except on the output layer
+            # no bias on the hidden layers: STTN's layout, copied. Not a redundancy (spectral normalisation
+            # rescales the weight, not the activations, so a bias would still shift them); the output has one
             conv = nn.Conv3d(previous, width, kernel_size, stride=(1, 2, 2), padding=padding, bias=last)
             layers.append(spectral_norm(conv))
             if not last:
