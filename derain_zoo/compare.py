@@ -30,11 +30,16 @@ COST = ("params_m", "gflops_per_frame", "latency_ms_per_frame", "fps")
 
 @dataclass
 class ModelSpec:
-    """A model to compare: its alias, optional checkpoint and constructor arguments."""
+    """A model to compare: its alias, optional checkpoint or weights, and constructor arguments.
+
+    ``weights`` is what ``--model.weights`` takes (a shipped name such as ``synthetic-cpu``, or a
+    path); a shipped name brings the architecture arguments its manifest records.
+    """
 
     alias: str
     ckpt: str | Path | None = None
     init_args: dict[str, Any] = field(default_factory=dict)
+    weights: str | None = None
 
 
 @dataclass
@@ -236,6 +241,8 @@ def load_model(spec: ModelSpec) -> torch.nn.Module:
     cls = model_registry()[spec.alias]
     if spec.ckpt is not None:
         model = cls.load_from_checkpoint(str(spec.ckpt), map_location="cpu", **spec.init_args)
+    elif spec.weights is not None:
+        model = cls.from_weights(spec.weights, **spec.init_args)
     else:
         model = cls(**spec.init_args)
     return model.eval()
