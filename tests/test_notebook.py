@@ -8,6 +8,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from derain_zoo.weights import shipped
+
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "compare_models.ipynb"
 
 
@@ -25,6 +27,8 @@ def test_compare_notebook_executes_and_shows_every_model():
     assert not [out for out in outputs if out.output_type == "error"]
     markdown = "".join(out.get("data", {}).get("text/markdown", "") for out in outputs)
     assert "| rain (input) |" in markdown and "| temporal median |" in markdown
+    for entry in shipped():  # the shipped weights are compared too
+        assert f"| {entry.model} {entry.name} |" in markdown
     figures = [out for out in outputs if "image/png" in out.get("data", {})]
     assert len(figures) == 4  # runtime scatter, per-sequence bars, a1 and ra1 side by side
     assert elapsed < 240, f"the notebook took {elapsed:.0f} s; keep its default settings tiny"
