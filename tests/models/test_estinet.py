@@ -4,17 +4,15 @@ per-frame SICM cost, the two-stage schedule, every Table 3 config, and that it l
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
-from torch.utils.data import DataLoader
 
 from derain_zoo.models.estinet import ESTM, STIM, ESTINet, ESTINetNetwork
 from derain_zoo.models.estinet.network import window_table
+from tests.models.helpers import stage2_warnings
 
 os.environ.setdefault("WANDB_MODE", "disabled")
 REPO = Path(__file__).resolve().parents[2]
@@ -319,25 +317,12 @@ def test_every_estinet_config_builds_and_runs_fast_dev_run(config: Path, tmp_pat
     )
 
 
-def _stage2_warnings(model, batch: dict, root: Path) -> list[str]:
-    """Messages of the 'starts from random weights' warning during a one-batch fit."""
-    trainer = L.Trainer(
-        fast_dev_run=1, accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
-        default_root_dir=root,
-    )  # fmt: skip
-    loader = DataLoader([{k: v[0] for k, v in batch.items()}], batch_size=1)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        trainer.fit(model, loader)
-    return [str(w.message) for w in caught if "starts from random weights" in str(w.message)]
-
-
 def test_stage2_without_a_stage1_checkpoint_warns_when_fitting(tmp_path: Path) -> None:
     """configs/estinet.yaml (stage 2) leaves init_checkpoint null: stage 2 from random weights must not be silent."""
     batch = {"rain": torch.rand(1, 5, 3, 16, 16), "clean": torch.rand(1, 5, 3, 16, 16)}
     path = tmp_path / "stage1.ckpt"
     torch.save({"state_dict": ESTINet(**TINY, use_estm=False).state_dict()}, path)
-    assert _stage2_warnings(ESTINet(**TINY), batch, tmp_path)
-    assert not _stage2_warnings(ESTINet(**TINY, use_estm=False), batch, tmp_path)
-    assert not _stage2_warnings(ESTINet(**TINY, init_checkpoint=str(path)), batch, tmp_path)
-    assert not _stage2_warnings(ESTINet(**TINY, weights="random"), batch, tmp_path)
+    assert stage2_warnings(ESTINet(**TINY), batch, tmp_path)
+    assert not stage2_warnings(ESTINet(**TINY, use_estm=False), batch, tmp_path)
+    assert not stage2_warnings(ESTINet(**TINY, init_checkpoint=str(path)), batch, tmp_path)
+    assert not stage2_warnings(ESTINet(**TINY, weights="random"), batch, tmp_path)

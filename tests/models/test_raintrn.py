@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader
 from derain_zoo.models.components.discriminator3d import SpectralNormDiscriminator3d
 from derain_zoo.models.raintrn import RainTRN, RainTRNNet
 from derain_zoo.models.raintrn.network import MultiHeadPatchAttention
+from tests.models.helpers import RecordSteps
 
 TINY_NET = {"channels": 16, "base_channels": 8, "num_res_blocks": 1, "num_transformer_blocks": 1, "patch_grids": (2, 4)}
 TINY = dict(TINY_NET, disc_channels=4, disc_layers=3)
@@ -193,24 +194,6 @@ def test_one_training_step_updates_generator_and_discriminator():
         assert len(weights) > 1
         unchanged = [key for key in weights if torch.equal(dict(network.named_parameters())[key], old[key])]
         assert not unchanged, f"{name} parameters not updated: {unchanged}"
-
-
-class RecordSteps(L.Callback):
-    """Before every optimiser step: which optimiser, and every parameter's value and gradient."""
-
-    def __init__(self) -> None:
-        self.steps: list[tuple[int, dict[str, tuple[torch.Tensor, torch.Tensor | None]]]] = []
-
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        for index, optimizer in enumerate(trainer.optimizers):
-            optimizer.register_step_pre_hook(lambda opt, args, kwargs, index=index: self.record(index, pl_module))
-
-    def record(self, index: int, module: L.LightningModule) -> None:
-        state = {
-            name: (p.detach().clone(), None if p.grad is None else p.grad.clone())
-            for name, p in module.named_parameters()
-        }
-        self.steps.append((index, state))
 
 
 def test_generator_and_critic_gradients_are_isolated_both_ways():

@@ -21,6 +21,7 @@ from derain_zoo.data.rain import comprehensive
 from derain_zoo.models import DerainModule
 from derain_zoo.models.rmfd import RMFD, RMFDNet, invert_rain_model
 from derain_zoo.models.rmfd.module import dark_channel, ssim_loss
+from tests.models.helpers import RecordSteps, stage2_warnings
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 TINY = {"nf": 4, "blocks": 1, "discriminator_widths": (4, 8)}
@@ -163,24 +164,6 @@ def test_stage_two_starts_from_stage_one_freezes_the_haze_net_and_trains_the_res
     assert "train/haze" not in trainer.callback_metrics  # frozen: no loss on H
     assert not changed("network.haze_net.")
     assert changed("network.refine_net.") and changed("network.physics_net.") and changed("discriminator.")
-
-
-class RecordSteps(L.Callback):
-    """Before every optimiser step: which optimiser, and every parameter's value and gradient."""
-
-    def __init__(self) -> None:
-        self.steps: list[tuple[int, dict[str, tuple[torch.Tensor, torch.Tensor | None]]]] = []
-
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        for index, optimizer in enumerate(trainer.optimizers):
-            optimizer.register_step_pre_hook(lambda opt, args, kwargs, index=index: self.record(index, pl_module))
-
-    def record(self, index: int, module: L.LightningModule) -> None:
-        state = {
-            name: (p.detach().clone(), None if p.grad is None else p.grad.clone())
-            for name, p in module.named_parameters()
-        }
-        self.steps.append((index, state))
 
 
 def test_stage_two_generator_and_critic_gradients_are_isolated_both_ways(tmp_path):
@@ -331,25 +314,12 @@ def test_paper_configs_build_the_paper_model_and_schedule(name, stage, data):
     assert optimizer.param_groups[0]["lr"] == pytest.approx(5e-5)  # halved after 20 epochs
 
 
-def _stage2_warnings(model, batch: dict, root: Path) -> list[str]:
-    """Messages of the 'starts from random weights' warning during a one-batch fit."""
-    trainer = L.Trainer(
-        fast_dev_run=1, accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
-        default_root_dir=root,
-    )  # fmt: skip
-    loader = DataLoader([{k: v[0] for k, v in batch.items()}], batch_size=1)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        trainer.fit(model, loader)
-    return [str(w.message) for w in caught if "starts from random weights" in str(w.message)]
-
-
 def test_stage2_without_a_stage1_checkpoint_warns_when_fitting(tmp_path):
     """configs/rmfd.yaml (stage 2) leaves init_checkpoint null: refining random weights must not be silent."""
     batch = accumulation_batch(clips=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         stage2, stage1, opted_in = RMFD(**TINY, stage=2), RMFD(**TINY), RMFD(**TINY, stage=2, weights="random")
-    assert _stage2_warnings(stage2, batch, tmp_path)
-    assert not _stage2_warnings(stage1, batch, tmp_path)
-    assert not _stage2_warnings(opted_in, batch, tmp_path)
+    assert stage2_warnings(stage2, batch, tmp_path)
+    assert not stage2_warnings(stage1, batch, tmp_path)
+    assert not stage2_warnings(opted_in, batch, tmp_path)
