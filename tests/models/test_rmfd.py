@@ -101,6 +101,22 @@ def test_inversion_floors_the_transmission_instead_of_dividing_by_zero():
     torch.testing.assert_close(recovered, (haze - 0.95) / 0.05)
 
 
+def test_identity_start_returns_the_rainy_clip_and_still_trains_every_layer():
+    """The CPU recipe's start: output = input exactly at step 0, and no layer is left without gradient."""
+    torch.manual_seed(0)
+    net = RMFDNet(nf=4, blocks=1, identity_start=True)
+    rain = torch.rand(1, 6, 3, 16, 20)
+    out = net.decompose(rain)
+    assert torch.equal(out.background, rain)
+    assert torch.equal(out.haze, rain)
+    (out.background.mean() + out.haze.mean()).backward()
+    silent = [
+        name for name, p in net.named_parameters() if name.startswith(("haze_net", "refine_net")) and p.grad is None
+    ]
+    assert not silent
+    assert not torch.allclose(RMFDNet(nf=4, blocks=1)(rain), rain, atol=1e-2)  # the authors' start is far from it
+
+
 def test_refinement_uses_the_previous_outputs():
     torch.manual_seed(0)
     net = RMFDNet(nf=4, blocks=1)

@@ -45,9 +45,7 @@ class TemporalConv(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
         super().__init__()
         self.in_channels = in_channels
-        self.conv = nn.Conv2d(
-            2 * in_channels, out_channels, 3, stride=stride, padding=1
-        )
+        self.conv = nn.Conv2d(2 * in_channels, out_channels, 3, stride=stride, padding=1)
 
     def forward(self, x: Tensor) -> Tensor:
         """B,T*Cin,H,W -> B,(T-1)*Cout,H/stride,W/stride."""
@@ -64,9 +62,7 @@ class UpsampleConv(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(
-            in_channels, out_channels, 3, padding=1, padding_mode="reflect"
-        )
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, padding_mode="reflect")
 
     def forward(self, x: Tensor) -> Tensor:
         """B,Cin,H,W -> B,Cout,2H,2W."""
@@ -82,9 +78,7 @@ class EncoderFeatures:
     quarter: Tensor
 
     def __add__(self, other: EncoderFeatures) -> EncoderFeatures:
-        return EncoderFeatures(
-            self.full + other.full, self.half + other.half, self.quarter + other.quarter
-        )
+        return EncoderFeatures(self.full + other.full, self.half + other.half, self.quarter + other.quarter)
 
 
 class MultiFrameEncoder(nn.Module):
@@ -97,9 +91,7 @@ class MultiFrameEncoder(nn.Module):
     def __init__(self, nf: int = 32, in_channels: int = 3) -> None:
         super().__init__()
         self.nf = nf
-        self.head = nn.Conv2d(
-            WINDOW * in_channels, WINDOW * nf, 3, padding=1, groups=WINDOW
-        )
+        self.head = nn.Conv2d(WINDOW * in_channels, WINDOW * nf, 3, padding=1, groups=WINDOW)
         self.head_res = ResidualBlock(WINDOW * nf, SLOPE, groups=WINDOW)
         # (in, out, stride) of the four temporal steps; frames left after step k: WINDOW - 1 - k
         plan = [
@@ -108,12 +100,9 @@ class MultiFrameEncoder(nn.Module):
             (2 * nf, 4 * nf, 2),
             (4 * nf, 4 * nf, 1),
         ]
-        self.temporal = nn.ModuleList(
-            TemporalConv(cin, cout, stride) for cin, cout, stride in plan
-        )
+        self.temporal = nn.ModuleList(TemporalConv(cin, cout, stride) for cin, cout, stride in plan)
         self.temporal_res = nn.ModuleList(
-            ResidualBlock(cout * (WINDOW - 1 - k), SLOPE, groups=WINDOW - 1 - k)
-            for k, (_, cout, _) in enumerate(plan)
+            ResidualBlock(cout * (WINDOW - 1 - k), SLOPE, groups=WINDOW - 1 - k) for k, (_, cout, _) in enumerate(plan)
         )
 
     def forward(self, window: Tensor) -> EncoderFeatures:
@@ -124,9 +113,7 @@ class MultiFrameEncoder(nn.Module):
         for conv, res in zip(self.temporal, self.temporal_res, strict=True):
             x = res(lrelu(conv(x)))
             scales.append(x)
-        half = scales[1][
-            :, 2 * self.nf : 4 * self.nf
-        ]  # frame 1 of 3 at 1/2 scale: the centre
+        half = scales[1][:, 2 * self.nf : 4 * self.nf]  # frame 1 of 3 at 1/2 scale: the centre
         return EncoderFeatures(full, half, scales[3])
 
 
@@ -158,9 +145,7 @@ class RecurrentDecoder(nn.Module):
             nn.init.zeros_(self.out2.weight)
             nn.init.constant_(self.out2.bias, self.out_bias)
 
-    def forward(
-        self, features: EncoderFeatures, state: LSTMState | None
-    ) -> tuple[Tensor, LSTMState]:
+    def forward(self, features: EncoderFeatures, state: LSTMState | None) -> tuple[Tensor, LSTMState]:
         """Fused features and the previous LSTM state -> B,out,H,W map and the new state."""
         x = self.blocks(features.quarter)
         hidden, cell = self.lstm(x, state)
@@ -201,10 +186,7 @@ class MultiFrameNet(nn.Module):
         features = self.encoders[0](windows[0])
         for encoder, window in zip(self.encoders[1:], windows[1:], strict=True):
             features = features + encoder(window)
-        results = [
-            head(features, state)
-            for head, state in zip(self.heads, states, strict=True)
-        ]
+        results = [head(features, state) for head, state in zip(self.heads, states, strict=True)]
         return [out for out, _ in results], [state for _, state in results]
 
 
@@ -217,9 +199,48 @@ def init_generator(module: nn.Module) -> None:
                 nn.init.zeros_(layer.bias)
 
 
-def invert_rain_model(
-    haze: Tensor, transmission: Tensor, atmosphere: Tensor, floor: float = 0.05
-) -> Tensor:
+def zero_rows_(conv: nn.Conv2d, rows: slice) -> None:
+    """Zero the weights and bias of some output channels: those channels start as exact zeros."""
+    conv.weight.data[rows] = 0
+    if conv.bias is not None:
+        conv.bias.data[rows] = 0
+
+
+def pass_through_(conv: nn.Conv2d, rows: slice, first_input: int) -> None:
+    """Output channels ``rows`` copy input channels ``first_input...`` unchanged (centre tap 1, rest 0)."""
+    zero_rows_(conv, rows)
+    centre = conv.kernel_size[0] // 2
+    for offset, row in enumerate(range(rows.start, rows.stop)):
+        conv.weight.data[row, first_input + offset, centre, centre] = 1
+
+
+def init_identity_path_(net: MultiFrameNet, channels: int = 3) -> None:
+    """Make a 3-channel ``MultiFrameNet`` start as the identity on the centre frame of its first branch.
+
+    Why: the authors' nets predict the frame directly, so they begin far from any image and, at a
+    CPU budget of a few hundred steps, stay far worse than the rainy input (README). Three channels
+    are threaded from the first branch's centre frame, through the full-scale skip, to the output;
+    every other channel keeps the authors' random initialisation, so all layers still train and the
+    architecture is unchanged. Exact at step 0 for inputs in [0, 1] (LeakyReLU passes them).
+    """
+    nf = net.encoders[0].nf
+    centre = slice(2 * nf, 2 * nf + channels)  # frame 2 of 5 in the grouped head's outputs
+    for index, encoder in enumerate(net.encoders):
+        if index == 0:
+            pass_through_(encoder.head, centre, first_input=0)  # grouped: frame 2's inputs are 0..2 of its group
+        else:
+            zero_rows_(encoder.head, centre)
+        zero_rows_(encoder.head_res.conv2, centre)
+    for head in net.heads:
+        rows = slice(0, channels)
+        zero_rows_(head.up_full.conv, rows)
+        zero_rows_(head.res_full.conv2, rows)
+        pass_through_(head.fuse, rows, first_input=0)
+        pass_through_(head.out1, rows, first_input=0)
+        pass_through_(head.out2, rows, first_input=0)
+
+
+def invert_rain_model(haze: Tensor, transmission: Tensor, atmosphere: Tensor, floor: float = 0.05) -> Tensor:
     """B1 = (H - A (1 - T)) / max(T, floor): undo the accumulation H = T B + (1 - T) A."""
     transmission = transmission.clamp_min(floor)
     return (haze - atmosphere * (1 - transmission)) / transmission
@@ -242,18 +263,17 @@ class RMFDNet(nn.Module):
     spatial_multiple = 4  # two stride-2 encoder steps, two x2 decoder steps
 
     def __init__(
-        self, nf: int = 32, blocks: int = 5, transmission_floor: float = 0.05
+        self, nf: int = 32, blocks: int = 5, transmission_floor: float = 0.05, identity_start: bool = False
     ) -> None:
         super().__init__()
         self.transmission_floor = transmission_floor
         self.haze_net = MultiFrameNet(nf, blocks, head_channels=(3,), head_bias=(None,))
         # authors' start: T = 0.5 and A = 1 everywhere, so B1 begins as a plausible dehazing
-        self.physics_net = MultiFrameNet(
-            nf, blocks, head_channels=(1, 3), head_bias=(0.5, 1.0)
-        )
-        self.refine_net = MultiFrameNet(
-            nf, blocks, head_channels=(3,), head_bias=(None,)
-        )
+        self.physics_net = MultiFrameNet(nf, blocks, head_channels=(1, 3), head_bias=(0.5, 1.0))
+        self.refine_net = MultiFrameNet(nf, blocks, head_channels=(3,), head_bias=(None,))
+        if identity_start:  # documented alternative to the authors' start (README, CPU recipe)
+            init_identity_path_(self.haze_net)
+            init_identity_path_(self.refine_net)
 
     def forward(self, rain: Tensor) -> Tensor:
         """B,T,3,H,W rainy clip -> B,T,3,H,W refined background, every frame."""
@@ -285,12 +305,8 @@ class RMFDNet(nn.Module):
         """Run all three nets over the clip (recurrent in time) and return every estimated layer."""
         height, width = rain.shape[-2:]
         rain = pad_to_multiple(rain, self.spatial_multiple, mode="replicate")
-        windows = rain[
-            :, window_indices(rain.shape[1], WINDOW, rain.device)
-        ]  # B,T,5,C,H,W
-        haze_states, physics_states, refine_states = (
-            [None] * len(net.heads) for net in self.nets()
-        )
+        windows = rain[:, window_indices(rain.shape[1], WINDOW, rain.device)]  # B,T,5,C,H,W
+        haze_states, physics_states, refine_states = ([None] * len(net.heads) for net in self.nets())
         layers: dict[str, list[Tensor]] = {
             name: []
             for name in (
@@ -304,9 +320,7 @@ class RMFDNet(nn.Module):
         for t in range(rain.shape[1]):
             window = windows[:, t]
             (haze, *_), haze_states = self.haze_net([window, window], haze_states)
-            (trans, atmo), physics_states = self.physics_net(
-                [window, window], physics_states
-            )
+            (trans, atmo), physics_states = self.physics_net([window, window], physics_states)
             inversion = invert_rain_model(haze, trans, atmo, self.transmission_floor)
             # the refinement learns from fixed stage-1 estimates and its own past outputs (authors' detach)
             fixed = inversion.detach()
@@ -315,16 +329,7 @@ class RMFDNet(nn.Module):
                 outputs[-2].detach() if len(outputs) >= 2 else fixed,
                 outputs[-1].detach() if len(outputs) >= 1 else fixed,
             )
-            background, refine_states = self.refine(
-                previous, fixed, window, refine_states
-            )
-            for name, value in zip(
-                layers, (background, inversion, haze, trans, atmo), strict=True
-            ):
+            background, refine_states = self.refine(previous, fixed, window, refine_states)
+            for name, value in zip(layers, (background, inversion, haze, trans, atmo), strict=True):
                 layers[name].append(value)
-        return RMFDOutput(
-            **{
-                name: torch.stack(values, 1)[..., :height, :width]
-                for name, values in layers.items()
-            }
-        )
+        return RMFDOutput(**{name: torch.stack(values, 1)[..., :height, :width] for name, values in layers.items()})
