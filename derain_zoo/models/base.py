@@ -9,6 +9,7 @@ to the network's multiple), optimiser plumbing, loss logging and the non-finite-
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -42,15 +43,22 @@ class DerainModule(L.LightningModule):
     # constructor arguments that shape the network or change what its weights compute; shipped weights
     # record them (manifest init_args) and the CLI refuses a typed value that contradicts them
     architecture_args: ClassVar[tuple[str, ...]] = ()
+    # constructor arguments kept out of the checkpoint's hyper-parameters: optimiser factories are code,
+    # not data (the checkpoint stays loadable with weights_only), and starting weights are not needed
+    # again once a checkpoint holds every weight (the run's config.yaml still records them); a subclass
+    # extends the tuple (``unsaved_args = (*Parent.unsaved_args, "init_checkpoint")``)
+    unsaved_args: ClassVar[tuple[str, ...]] = ("optimizer", "lr_scheduler", "weights")
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, shared_base: bool = False, **kwargs: Any) -> None:
         """Wrap each subclass constructor so ``weights`` load once, after the outermost one built the network.
 
         Lightning's save_hyperparameters stops collecting arguments at the first wrapper frame, so a
-        subclass of a model (two constructors deep) must record its own arguments itself.
+        subclass of a model (two constructors deep) must record its own arguments itself. A base class
+        that models subclass (``class GANDerainModule(DerainModule, shared_base=True)``) is left
+        unwrapped, so the arguments of the models below it are still collected.
         """
         super().__init_subclass__(**kwargs)
-        if "__init__" in cls.__dict__:
+        if "__init__" in cls.__dict__ and not shared_base:
             cls.__init__ = _load_weights_after(cls.__dict__["__init__"])  # type: ignore[method-assign]
 
     def __init__(
@@ -78,16 +86,7 @@ class DerainModule(L.LightningModule):
             raise ValueError(f"--model.tile_size must be >= 1 (or null for whole frames), got {tile_size}")
         if nonfinite not in ("raise", "skip"):
             raise ValueError(f"nonfinite must be 'raise' or 'skip', got {nonfinite!r}")
-        self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
-        # optimiser/scheduler factories of any model (g_/d_ variants too) are code, not data: keeping
-        # them out of the checkpoint keeps it loadable with weights_only
-        for name in [key for key, value in self.hparams.items() if callable(value)]:
-            del self.hparams[name]
-        # a checkpoint holds every weight: reloading it (test --ckpt_path, load_from_checkpoint) must not
-        # read the starting weights again, which may have moved or changed since (the run's config.yaml
-        # still records them)
-        self._hparams.pop("weights", None)
-        self._hparams_initial.pop("weights", None)
+        self.save_hyperparameters(ignore=list(self.unsaved_args))
         self.initial_weights = weights
         self.optimizer_factory = optimizer
         self.scheduler_factory = lr_scheduler
@@ -97,8 +96,25 @@ class DerainModule(L.LightningModule):
         self.tile_overlap = tile_overlap
         self.crop_border = crop_border
         self.nonfinite = nonfinite
+        self.network = self.configure_network()
+        # a network that pads itself to a multiple declares it; whole-sequence inference pads to the same
+        self.spatial_multiple = getattr(self.network, "multiple", self.spatial_multiple)
         if type(self).__init__ is DerainModule.__init__:  # no subclass constructor to wait for
             self.load_initial_weights()
+
+    # ------------------------------------------------------------------ hooks a model fills in
+    def configure_network(self) -> nn.Module | None:
+        """The network ``forward`` runs, built from the saved hyper-parameters (None: no network)."""
+        return None
+
+    def network_args(self, network: type[nn.Module], **overrides: Any) -> dict[str, Any]:
+        """The hyper-parameters named like ``network``'s constructor arguments, then ``overrides``."""
+        accepted = inspect.signature(network).parameters
+        return {**{name: value for name, value in self.hparams.items() if name in accepted}, **overrides}
+
+    def forward(self, rain: Tensor) -> Tensor:
+        """B,T,C,H,W rainy clip -> B,T,C,H,W restored clip."""
+        return self.network(rain)
 
     def load_initial_weights(self) -> None:
         """Load ``weights`` (a shipped name or a .ckpt / .pt path) after checking its hash and shapes.

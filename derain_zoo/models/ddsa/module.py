@@ -61,20 +61,10 @@ class DDSA(DerainModule):
         if inference_frames is not None and inference_frames < 1:
             raise ValueError(f"inference_frames must be a positive number of frames or None, got {inference_frames}")
         self.inference_frames = inference_frames
-        self.network = DDSANet(
-            dim=dim,
-            num_blocks=num_blocks,
-            heads=heads,
-            num_refinement_blocks=num_refinement_blocks,
-            topk_ratio=topk_ratio,
-            attention=attention,
-            ffn=ffn,
-            spatial_attention=spatial_attention,
-            ffn_expansion=ffn_expansion,
-            res2net_scales=res2net_scales,
-        )
-        # deeper/shallower U-nets change the multiple the base class pads whole sequences to
-        self.spatial_multiple = self.network.multiple
+
+    def configure_network(self) -> DDSANet:
+        """The U-shaped transformer every frame goes through."""
+        return DDSANet(**self.network_args(DDSANet))
 
     def forward(self, rain: Tensor) -> Tensor:
         """B,T,C,H,W -> B,T,C,H,W: a single-image model, so time is folded into the batch.

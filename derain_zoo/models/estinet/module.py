@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
+from derain_zoo.inference import TemporalProtocol
 from derain_zoo.models.base import DerainModule, load_weights
 from derain_zoo.models.estinet.network import ESTINetNetwork
 
@@ -40,6 +41,7 @@ class ESTINet(DerainModule):
         "estm_blocks",
         "estm_growth",
     )
+    unsaved_args = (*DerainModule.unsaved_args, "init_checkpoint")
 
     def __init__(
         self,
@@ -62,35 +64,25 @@ class ESTINet(DerainModule):
         init_std: float | None = 0.01,
         alpha: float = 1.0,
         init_checkpoint: str | None = None,
+        clip_frames: int = 5,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        # a stage-2 checkpoint holds every weight: reloading it must not need the stage-1 file
-        self._hparams.pop("init_checkpoint", None)
-        self._hparams_initial.pop("init_checkpoint", None)
-        self.sizes: dict[str, Any] = {
-            "encoder_channels": tuple(encoder_channels),
-            "blocks_per_stage": blocks_per_stage,
-            "decoder_channels": decoder_channels,
-            "fusion_channels": fusion_channels,
-            "temporal": temporal,
-            "cell_channels": cell_channels,
-            "output_gate_channels": output_gate_channels,
-            "hidden_channels": hidden_channels,
-            "direction_fusion_channels": direction_fusion_channels,
-            "conv_channels": conv_channels,
-            "estm_window": estm_window,
-            "estm_stride": estm_stride,
-            "estm_channels": estm_channels,
-            "estm_blocks": estm_blocks,
-            "estm_growth": estm_growth,
-            "init_std": init_std,
-        }
-        self.network = ESTINetNetwork(**self.sizes, use_estm=use_estm)
+        if clip_frames < 1:
+            raise ValueError(f"clip_frames must be >= 1, got {clip_frames}")
         self.alpha = alpha
+        self.clip_frames = clip_frames
         self._from_stage1 = bool(init_checkpoint)
         if init_checkpoint:
             self.load_stage1(init_checkpoint)
+
+    def configure_network(self) -> ESTINetNetwork:
+        """SICM + the temporal module (STIM or the 2D-CNN baseline), and ESTM when ``use_estm``."""
+        return ESTINetNetwork(**self.network_args(ESTINetNetwork))
+
+    def temporal_protocol(self) -> TemporalProtocol:
+        """Tested as trained and as the paper's "#n" rows read: disjoint clips of ``clip_frames`` frames."""
+        return TemporalProtocol.clips(self.clip_frames)
 
     def load_stage1(self, path: str) -> None:
         """Start stage 2 from a stage-1 checkpoint: every SICM and STIM weight must load, ESTM stays new."""
@@ -108,10 +100,6 @@ class ESTINet(DerainModule):
                 "checkpoint) was given; pass --model.init_args.init_checkpoint=<stage-1 last.ckpt> (or "
                 "weights=random to train stage 2 from scratch on purpose)"
             )
-
-    def forward(self, rain: Tensor) -> Tensor:
-        """B,T,C,H,W rainy -> B,T,C,H,W restored (refined with ESTM, coarse without)."""
-        return self.network(rain)
 
     def losses(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         """L_STI on the coarse frames, L_EST on the refined ones, and their weighted sum."""

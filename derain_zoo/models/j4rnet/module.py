@@ -66,6 +66,7 @@ class J4RNet(DerainModule):
         "fusion_blocks",
         "phase",
     )
+    unsaved_args = (*DerainModule.unsaved_args, "init_checkpoint")
 
     def __init__(
         self,
@@ -88,15 +89,6 @@ class J4RNet(DerainModule):
         if phase not in (1, 2):
             raise ValueError(f"phase must be 1 (single-frame removal) or 2 (joint recurrent), got {phase}")
         self.phase = phase
-        self.sizes = {
-            "channels": channels,
-            "extractor_blocks": extractor_blocks,
-            "removal_blocks": removal_blocks,
-            "detect_layers": detect_layers,
-            "reconstruction_blocks": reconstruction_blocks,
-            "fusion_blocks": fusion_blocks,
-        }
-        self.network = J4RNetwork(**self.sizes, recurrent=phase == 2)
         self.loss_weights = {
             "detect": detect_weight,
             "rect": rect_weight,
@@ -109,17 +101,17 @@ class J4RNet(DerainModule):
         if init_checkpoint:
             self.load_phase1(init_checkpoint)
 
+    def configure_network(self) -> J4RNetwork:
+        """The whole recurrent network in phase 2, the single-frame removal path in phase 1."""
+        return J4RNetwork(**self.network_args(J4RNetwork, recurrent=self.hparams.phase == 2))
+
     def load_phase1(self, path: str) -> None:
         """Start from a phase-1 checkpoint: every phase-1 weight must load; the recurrent parts stay new."""
-        single_frame = J4RNetwork(**self.sizes, recurrent=False)
+        single_frame = J4RNetwork(**self.network_args(J4RNetwork, recurrent=False))
         load_weights(single_frame, path, prefix="network.", strict=True)
         result = self.network.load_state_dict(single_frame.state_dict(), strict=False)
         if result.unexpected_keys:  # only possible when loading into a phase-1 module of other sizes
             raise RuntimeError(f"phase-1 weights not used: {result.unexpected_keys}")
-
-    def forward(self, rain: Tensor) -> Tensor:
-        """B,T,C,H,W -> B,T,C,H,W; phase 1 restores each frame alone."""
-        return self.network(rain)
 
     def compute_losses(self, output: J4RNetOutput, batch: dict[str, Any]) -> dict[str, Tensor]:
         """Every loss term the batch supports, unweighted; ``loss`` is the weighted total."""
