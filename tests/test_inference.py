@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
-from torch import nn
+import yaml
+from torch import Tensor, nn
 
-from derain_zoo.models.base import DerainModule, pad_to_multiple
+from derain_zoo.inference import SequencePlan, Span
+from derain_zoo.models.base import DerainModule
 from derain_zoo.models.baselines import TemporalMedian
+from derain_zoo.models.components.padding import pad_to_multiple
+from derain_zoo.registry import model_registry
+
+CONF = Path(__file__).resolve().parent / "conf"
 
 
 class _ConvVideo(DerainModule):
@@ -18,7 +26,9 @@ class _ConvVideo(DerainModule):
     def __init__(self, multiple: int = 1, **kwargs) -> None:
         super().__init__(**kwargs)
         self.spatial_multiple = multiple
-        self.net = nn.Sequential(nn.Conv3d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv3d(8, 3, (1, 5, 5), padding=(0, 2, 2)))
+        self.net = nn.Sequential(
+            nn.Conv3d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv3d(8, 3, (1, 5, 5), padding=(0, 2, 2))
+        )
 
     def forward(self, rain):
         if rain.shape[-1] % self.spatial_multiple or rain.shape[-2] % self.spatial_multiple:
@@ -76,3 +86,105 @@ def test_temporal_median_removes_a_streak_present_in_one_frame():
 def test_restore_sequence_rejects_a_single_image():
     with pytest.raises(ValueError, match="B,T,C,H,W"):
         TemporalMedian().restore_sequence(torch.rand(1, 3, 8, 8))
+
+
+# ---------------------------------------------------------------------------------------------
+# Every registered model: chunk sizes change memory, never the result (derain_zoo.inference)
+
+RECURRENT_ALIASES = ("j4rnet", "raintrn", "rmfd")
+
+
+def tiny_model(alias: str, **options) -> DerainModule:
+    """The model of ``tests/conf/<alias>.yaml`` at its tiny width, random weights, eval mode."""
+    init_args = yaml.safe_load((CONF / f"{alias}.yaml").read_text())["model"].get("init_args") or {}
+    sizes = {key: value for key, value in init_args.items() if not isinstance(value, dict)}
+    torch.manual_seed(0)
+    model = model_registry()[alias](**sizes, weights="random", **options).eval()
+    if alias == "j4rnet":
+        # JRC-Net's last conv starts at zero, which hides the memory from the output; an update-gate bias
+        # of -2 makes the memory forget slowly, so frame 0 still shows at frame 19 (2e-3, not 1e-7)
+        nn.init.normal_(model.network.fusion.out.weight, std=1.0)
+        model.network.memory.input_weights.bias.data[: model.network.memory.hidden_channels] = -2.0
+    return model
+
+
+def leaky_raintrn() -> DerainModule:
+    """RainTRN whose step is x_t = 0.5 y_t + 0.9 x_{t-1}: at random weights its real step forgets x_{t-1}
+    within 3 frames (1e-5 at frame 1, float noise by frame 4), which would hide whether the state is carried."""
+    model = tiny_model("raintrn", tile_size=None, chunk_frames=4)
+    model.network.step = lambda rain, previous: 0.5 * rain + 0.9 * previous
+    return model
+
+
+def stream_batches(model: DerainModule, rain: Tensor, chunk: int, name: str = "clip") -> Tensor:
+    """What test / predict do: the data module cuts the sequence with the model's plan, one batch per chunk."""
+    plan = SequencePlan(model.temporal_protocol(), chunk)
+    frames = rain.shape[1]
+    outputs = []
+    for span in plan.spans(frames):
+        batch = {
+            "rain": rain[:, span.read_start : span.read_stop],
+            "index": torch.arange(span.start, span.stop)[None],
+            "context": torch.tensor([span.context]),
+            "sequence_frames": frames,
+            "name": [name],
+        }
+        outputs.append(model.restore_batch(batch))
+    return torch.cat(outputs, dim=1)
+
+
+@pytest.mark.parametrize("alias", sorted(model_registry()))
+@pytest.mark.parametrize("tile_size", [None, 16])
+def test_chunk_sizes_never_change_the_result(alias, tile_size):
+    """Chunks of 1, 3 and 64 frames, inside one batch and across batches, equal one pass under the protocol."""
+    model = tiny_model(alias, tile_size=tile_size, chunk_frames=64)
+    rain = torch.rand(1, 11, 3, 20, 28, generator=torch.Generator().manual_seed(1))
+    reference = model.restore_sequence(rain)
+    for chunk in (1, 3, 64):
+        model.chunk_frames = chunk
+        torch.testing.assert_close(model.restore_sequence(rain), reference, atol=1e-5, rtol=0)
+        model.on_predict_start()
+        torch.testing.assert_close(stream_batches(model, rain, chunk), reference, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("alias", RECURRENT_ALIASES)
+def test_recurrent_state_carries_frame_0_to_frame_19_across_batches(alias):
+    """A change in frame 0 reaches frame 19 through the state, 4-frame batches apart, as in one pass."""
+    model = leaky_raintrn() if alias == "raintrn" else tiny_model(alias, tile_size=None, chunk_frames=4)
+    rain = torch.rand(1, 20, 3, 16, 16, generator=torch.Generator().manual_seed(2)) * 0.1
+    poked = rain.clone()
+    poked[:, 0] = 1 - poked[:, 0]
+    with torch.no_grad():
+        whole, whole_poked = model(rain), model(poked)
+    model.on_test_start()
+    streamed = stream_batches(model, rain, 4, "a")
+    streamed_poked = stream_batches(model, poked, 4, "b")
+    assert (streamed_poked[:, 19] - streamed[:, 19]).abs().max() > 1e-6
+    torch.testing.assert_close(streamed_poked, whole_poked.clamp(0, 1), atol=1e-5, rtol=0)
+    torch.testing.assert_close(streamed, whole.clamp(0, 1), atol=1e-5, rtol=0)
+
+
+def test_a_new_sequence_starts_from_a_zero_state():
+    """The second sequence of a run is restored as if it were the first: no state leaks between videos."""
+    model = tiny_model("raintrn", tile_size=None)
+    first, second = torch.rand(2, 1, 6, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+    model.on_test_start()
+    stream_batches(model, first, 4, "first")
+    torch.testing.assert_close(stream_batches(model, second, 4, "second"), model.restore_sequence(second))
+
+
+def test_a_recurrent_sequence_must_start_at_frame_0():
+    model = tiny_model("j4rnet")
+    batch = {"rain": torch.rand(1, 2, 3, 8, 8), "index": torch.tensor([[4, 5]]), "name": ["late"]}
+    with pytest.raises(ValueError, match="from frame 0"):
+        model.restore_batch(batch)
+
+
+def test_clip_protocol_restores_disjoint_clips_and_a_full_length_last_clip():
+    """ESTINet's clips: frames 0-4 and 5-9 as two 5-frame inputs, the last 2 frames from frames 7-11."""
+    model = tiny_model("estinet", tile_size=None)
+    rain = torch.rand(1, 12, 3, 16, 16, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        expected = torch.cat([model(rain[:, :5]), model(rain[:, 5:10]), model(rain[:, 7:])[:, 3:]], 1)
+    torch.testing.assert_close(model.restore_sequence(rain), expected.clamp(0, 1), atol=1e-5, rtol=0)
+    assert SequencePlan(model.temporal_protocol(), 7).spans(12)[-1] == Span(10, 12, 7, 12)

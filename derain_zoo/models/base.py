@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import lightning as L
@@ -19,7 +18,14 @@ import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
-from derain_zoo.models.components.padding import pad_to_multiple
+from derain_zoo.inference import (
+    SequencePlan,
+    SequenceRestorer,
+    TemporalProtocol,
+    TilePlan,
+    batch_position,
+    restore_whole,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Self  # typing.Self needs Python 3.11
@@ -43,6 +49,8 @@ class DerainModule(L.LightningModule):
     # constructor arguments that shape the network or change what its weights compute; shipped weights
     # record them (manifest init_args) and the CLI refuses a typed value that contradicts them
     architecture_args: ClassVar[tuple[str, ...]] = ()
+    # how the paper runs the model over a video at test time (derain_zoo.inference.TemporalProtocol)
+    protocol: ClassVar[TemporalProtocol | None] = None
     # constructor arguments kept out of the checkpoint's hyper-parameters: optimiser factories are code,
     # not data (the checkpoint stays loadable with weights_only), and starting weights are not needed
     # again once a checkpoint holds every weight (the run's config.yaml still records them); a subclass
@@ -68,7 +76,7 @@ class DerainModule(L.LightningModule):
         chunk_frames: int = 16,
         chunk_overlap: int = 2,
         tile_size: int | None = 512,
-        tile_overlap: int = 32,
+        tile_overlap: int | None = None,
         crop_border: int = 0,
         nonfinite: str = "raise",
         weights: str | None = None,
@@ -77,7 +85,7 @@ class DerainModule(L.LightningModule):
         for name, value, least in (
             ("chunk_frames", chunk_frames, 1),
             ("chunk_overlap", chunk_overlap, 0),
-            ("tile_overlap", tile_overlap, 0),
+            ("tile_overlap", 0 if tile_overlap is None else tile_overlap, 0),
             ("crop_border", crop_border, 0),
         ):
             if value < least:
@@ -181,7 +189,11 @@ class DerainModule(L.LightningModule):
         """Stamp the model's alias (for clear errors on load) and refuse to save non-finite weights."""
         checkpoint["derain_zoo_model"] = self.alias or type(self).__name__
         checkpoint["derain_zoo_rng"] = torch.get_rng_state()
-        bad = [name for name, tensor in checkpoint["state_dict"].items() if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+        bad = [
+            name
+            for name, tensor in checkpoint["state_dict"].items()
+            if tensor.is_floating_point() and not torch.isfinite(tensor).all()
+        ]
         if bad:
             raise NonFiniteLossError(
                 f"model '{self.alias}' has non-finite weights at step {self.global_step} ({', '.join(bad[:3])}"
@@ -199,55 +211,63 @@ class DerainModule(L.LightningModule):
         return {"output": self(batch["rain"]).clamp(0, 1)}
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Tensor]:
-        """Restore a test sequence (or one chunk of it) in bounded memory; the Evaluator scores it."""
-        return {"output": self.restore_sequence(batch["rain"], batch_context(batch))}
+        """Restore a test sequence (or its next chunk) under the model's protocol; the Evaluator scores it."""
+        return {"output": self.restore_batch(batch)}
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> Tensor:
-        """Restore a sequence (or one chunk of it) for the user."""
-        return self.restore_sequence(batch["rain"], batch_context(batch))
+        """Restore a sequence (or its next chunk) for the user."""
+        return self.restore_batch(batch)
 
     def configure_callbacks(self) -> list[L.Callback]:
         """Every model is scored by the same paper-exact evaluator."""
-        from derain_zoo.callbacks import Evaluator
+        from derain_zoo.metrics import Evaluator
 
         return [Evaluator(crop_border=self.crop_border)]
 
-    # ------------------------------------------------------------------ whole-sequence inference
+    # ------------------------------------------------------------------ the sequence protocol (derain_zoo.inference)
+    def temporal_protocol(self) -> TemporalProtocol:
+        """How the paper runs the model over a video: the model's ``protocol``, else its network's; a model
+        that declares none is treated as a window of ``chunk_overlap`` frames."""
+        declared = self.protocol or getattr(getattr(self, "network", None), "protocol", None)
+        return declared if declared is not None else TemporalProtocol.window(self.chunk_overlap)
+
+    def spatial_reach(self) -> int:
+        """Pixels of context each output pixel needs: the network's declared ``spatial_reach``, else 32."""
+        return int(getattr(getattr(self, "network", None), "spatial_reach", 32))
+
+    def sequence_plan(self) -> SequencePlan:
+        """The temporal chunks test and predict cut every sequence into (the data module receives it too)."""
+        return SequencePlan(self.temporal_protocol(), self.chunk_frames)
+
+    def tile_plan(self) -> TilePlan:
+        """Spatial tiles; their overlap is the network's reach unless the user set ``tile_overlap``."""
+        overlap = self.spatial_reach() if self.tile_overlap is None else self.tile_overlap
+        return TilePlan(self.tile_size, overlap, self.spatial_multiple)
+
+    def stream(self, rain: Tensor, context: tuple[int, int], state: Any) -> tuple[Tensor, Any]:
+        """One chunk of a recurrent pass: the frames of ``rain`` between ``context`` frames, from ``state``
+        (None: a video's start) -> (restored frames, the state after them). The network's ``stream``."""
+        return self.network.stream(rain, state, context)
+
+    def restore_batch(self, batch: dict[str, Any]) -> Tensor:
+        """The frames of a test / predict batch, continuing the sequence the previous batch belonged to."""
+        if getattr(self, "_restorer", None) is None:
+            self._restorer = SequenceRestorer(self)
+        return self._restorer.restore(*batch_position(batch))
+
+    def on_test_start(self) -> None:
+        """Every test run starts every sequence from a zero state."""
+        self._restorer = None
+
+    def on_predict_start(self) -> None:
+        """Every predict run starts every sequence from a zero state."""
+        self._restorer = None
+
     @torch.no_grad()
     def restore_sequence(self, rain: Tensor, context: tuple[int, int] = (0, 0)) -> Tensor:
-        """Restore a B,T,C,H,W sequence chunk by chunk and tile by tile; output equals one pass.
-
-        Each temporal chunk is run with ``chunk_overlap`` context frames on both sides and each
-        spatial tile with ``tile_overlap`` context pixels; only the centre is kept, so the result
-        equals an untiled forward whenever the overlaps cover the network's receptive field.
-        ``context`` = (before, after) frames of ``rain`` that are context only: they are used as
-        neighbours but not returned (the test and predict loaders deliver long videos this way).
-        """
-        _check_video(rain)
-        before, after = context
-        frames = rain.shape[1]
-        first, last = before, frames - after
-        if not 0 <= first < last <= frames:
-            raise ValueError(f"context {context} leaves no frame to restore in a clip of {frames} frames")
-        restored = torch.empty_like(rain[:, first:last])
-        chunks = temporal_chunks(frames, self.chunk_frames, self.chunk_overlap, first, last)
-        for start, stop, ctx_start, ctx_stop in chunks:
-            window = self._restore_tiled(rain[:, ctx_start:ctx_stop])
-            restored[:, start - first : stop - first] = window[:, start - ctx_start : stop - ctx_start]
-        return restored.clamp(0, 1)
-
-    def _restore_tiled(self, clip: Tensor) -> Tensor:
-        """Pad to the network's multiple, run tile by tile, crop back to the input size."""
-        height, width = clip.shape[-2:]
-        padded = pad_to_multiple(clip, self.spatial_multiple)
-        out = torch.empty_like(padded)
-        tile = self.tile_size or max(padded.shape[-2:])
-        tile = _round_up(tile, self.spatial_multiple)
-        overlap = _round_up(self.tile_overlap, self.spatial_multiple)
-        for (y0, y1, x0, x1), (cy0, cy1, cx0, cx1) in spatial_tiles(padded.shape[-2:], tile, overlap):
-            piece = self(padded[..., cy0:cy1, cx0:cx1])
-            out[..., y0:y1, x0:x1] = piece[..., y0 - cy0 : y1 - cy0, x0 - cx0 : x1 - cx0]
-        return out[..., :height, :width]
+        """Restore a whole B,T,C,H,W sequence under the model's protocol from a fresh state, in chunks and
+        tiles; ``context`` = (before, after) frames are not returned. Chunk sizes never change the result."""
+        return restore_whole(self, rain, context)
 
 
 def _load_weights_after(init: Callable[..., None]) -> Callable[..., None]:
@@ -260,48 +280,6 @@ def _load_weights_after(init: Callable[..., None]) -> Callable[..., None]:
             self.load_initial_weights()
 
     return wrapped
-
-
-def _check_video(rain: Tensor) -> None:
-    """Fail early with the shape the zoo expects instead of deep inside a convolution."""
-    if rain.ndim != 5:
-        raise ValueError(f"expected a B,T,C,H,W video tensor, got shape {tuple(rain.shape)}")
-
-
-def _round_up(value: int, multiple: int) -> int:
-    return int(math.ceil(value / multiple) * multiple)
-
-
-def batch_context(batch: dict[str, Any]) -> tuple[int, int]:
-    """(before, after) context frames of a test / predict batch; (0, 0) for a whole sequence."""
-    context = batch.get("context")
-    if context is None:
-        return 0, 0
-    before, after = (int(v) for v in torch.as_tensor(context).reshape(-1, 2)[0])
-    return before, after
-
-
-def temporal_chunks(
-    frames: int, chunk: int, overlap: int, first: int = 0, last: int | None = None
-) -> Iterator[tuple[int, int, int, int]]:
-    """Yield (start, stop, context_start, context_stop) covering frames [first, last) in chunks;
-    context reaches ``overlap`` frames beyond each chunk, within [0, frames)."""
-    last = frames if last is None else last
-    for start in range(first, last, chunk):
-        stop = min(last, start + chunk)
-        yield start, stop, max(0, start - overlap), min(frames, stop + overlap)
-
-
-def spatial_tiles(
-    size: tuple[int, int], tile: int, overlap: int
-) -> Iterator[tuple[tuple[int, int, int, int], tuple[int, int, int, int]]]:
-    """Yield (core box, context box) pairs covering an H,W image; boxes are (y0, y1, x0, x1)."""
-    height, width = size
-    for y0 in range(0, height, tile):
-        for x0 in range(0, width, tile):
-            y1, x1 = min(height, y0 + tile), min(width, x0 + tile)
-            context = (max(0, y0 - overlap), min(height, y1 + overlap), max(0, x0 - overlap), min(width, x1 + overlap))
-            yield (y0, y1, x0, x1), context
 
 
 def load_weights(module: nn.Module, path: str, prefix: str = "", strict: bool = True) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from torch import Tensor
 
+from derain_zoo.inference import TemporalProtocol
 from derain_zoo.models.base import DerainModule
 from derain_zoo.models.components.temporal import sliding_windows
 
@@ -15,6 +16,7 @@ class Identity(DerainModule):
 
     alias = "identity"
     trainable = False
+    protocol = TemporalProtocol.frame()
 
     def forward(self, rain: Tensor) -> Tensor:
         return rain
@@ -34,8 +36,10 @@ class TemporalMedian(DerainModule):
         if window < 1 or window % 2 == 0:
             raise ValueError(f"window must be a positive odd number of frames, got {window}")
         self.window = window
-        # the median needs window // 2 neighbours on each side of every chunk
-        self.chunk_overlap = max(self.chunk_overlap, window // 2)
+
+    def temporal_protocol(self) -> TemporalProtocol:
+        """Each output is the median of the ``window`` frames around it."""
+        return TemporalProtocol.window(self.window // 2)
 
     def forward(self, rain: Tensor) -> Tensor:
         return sliding_windows(rain, self.window).median(dim=2).values

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from derain_zoo.inference import TemporalProtocol
 from derain_zoo.models.components.layernorm import LayerNorm2d
 from derain_zoo.models.components.padding import pad_to_multiple
 
@@ -255,6 +256,9 @@ class DDSANet(nn.Module):
     connections (concatenate, then a 1x1 conv back to the level width; level 0 keeps the doubled
     width, as Restormer). Output = input + predicted residual (Sec. 2.1).
     """
+
+    # a single-image model: every frame restored alone
+    protocol = TemporalProtocol.frame()
 
     def __init__(
         self,

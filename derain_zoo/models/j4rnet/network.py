@@ -17,6 +17,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from derain_zoo.inference import TemporalProtocol
 from derain_zoo.models.components.blocks import residual_stack
 
 
@@ -173,6 +174,9 @@ class J4RNetwork(nn.Module):
     network under the same names.
     """
 
+    # the paper's test: one causal pass over the whole video from H_0 = 0
+    protocol = TemporalProtocol.recurrent()
+
     def __init__(
         self,
         in_channels: int = 3,
@@ -213,8 +217,25 @@ class J4RNetwork(nn.Module):
         """B,T,C,H,W rainy clip -> B,T,C,H,W background estimates (any T >= 1, any H, W)."""
         return self.forward_all(rain).background
 
+    def stream(
+        self, rain: Tensor, memory: Tensor | None = None, context: tuple[int, int] = (0, 0)
+    ) -> tuple[Tensor, Tensor | None]:
+        """Continue the causal pass: (clip, H the previous clip ended with, None = H_0 = 0) -> (backgrounds,
+        H after the clip's last frame), so a video restored clip by clip equals one pass. Each step reads
+        only its own frame, so ``context`` frames around the clip are dropped."""
+        before, after = context
+        output, memory = self._forward(rain[:, before : rain.shape[1] - after], memory, keep_memory=True)
+        return output.background, memory
+
     def forward_all(self, rain: Tensor) -> J4RNetOutput:
         """Background, streak layer, removal result and occlusion logits for every frame."""
+        return self._forward(rain)[0]
+
+    def _forward(
+        self, rain: Tensor, memory: Tensor | None = None, keep_memory: bool = False
+    ) -> tuple[J4RNetOutput, Tensor | None]:
+        """Every estimate from the memory ``memory`` (None: H_0 = 0), and the memory after the last frame
+        when ``keep_memory`` (a whole clip never reads it, so training skips that last GRU step)."""
         if rain.ndim != 5:
             raise ValueError(f"expected a B,T,C,H,W clip, got shape {tuple(rain.shape)}")
         batch, frames = rain.shape[:2]
@@ -228,21 +249,25 @@ class J4RNetwork(nn.Module):
         shape = (batch, frames)
         if not self.recurrent:
             removed = _video(removed, shape)
-            return J4RNetOutput(removed, _video(streak, shape), removed, None)
+            return J4RNetOutput(removed, _video(streak, shape), removed, None), None
 
-        logits, previous_memory = self._recur(frame_features, shape)
+        logits, previous_memory, memory = self._recur(frame_features, shape, memory, keep_memory)
         alpha = torch.softmax(logits, dim=1)[:, 1:].contiguous(memory_format=torch.channels_last)
         reconstruction_features = self.reconstruction(previous_memory)
         background = self.fusion(removed, removal_features, reconstruction_features, alpha)
-        return J4RNetOutput(
+        output = J4RNetOutput(
             _video(background, shape),
             _video(streak, shape),
             _video(removed, shape),
             _video(logits, shape),
         )
+        return output, memory
 
-    def _recur(self, flat: Tensor, shape: tuple[int, int]) -> tuple[Tensor, Tensor]:
-        """Run D-Net and F-Net over time on B*T frame features; return logits and H_{t-1}, B*T first."""
+    def _recur(
+        self, flat: Tensor, shape: tuple[int, int], memory: Tensor | None = None, keep_memory: bool = False
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Run D-Net and F-Net over time on B*T frame features from H_0 = ``memory`` (None: zeros);
+        return logits and H_{t-1}, B*T first, and H_T when ``keep_memory``."""
         batch, frames = shape
         # every convolution of F_t alone runs once on all frames; the loop keeps only what needs H
         detect_in = self.detection.project(flat).unflatten(0, (batch, frames))
@@ -250,16 +275,17 @@ class J4RNetwork(nn.Module):
         # H_{t-1} of every frame, written in place in the features' (channels_last) layout
         previous = torch.empty_like(flat)
         slots = previous.unflatten(0, (batch, frames))
-        slots[:, 0] = 0
-        memory = torch.zeros_like(flat[:batch])  # H_0 = 0
+        memory = torch.zeros_like(flat[:batch]) if memory is None else memory  # H_0 = 0 at a video's start
+        slots[:, 0] = memory
         logits = []
         for t in range(frames):
             frame_logits, detection_features = self.detection.step(detect_in[:, t], memory)
             logits.append(frame_logits)
-            if t < frames - 1:  # H_T itself is never read within the clip
+            if t < frames - 1 or keep_memory:  # H_T is only read by the next clip of a stream
                 memory = self.memory.step(memory_in[:, t], memory, detection_features)
-                slots[:, t + 1] = memory
-        return torch.stack(logits, 1).flatten(0, 1), previous
+                if t < frames - 1:
+                    slots[:, t + 1] = memory
+        return torch.stack(logits, 1).flatten(0, 1), previous, memory if keep_memory else None
 
 
 def _video(frames: Tensor, shape: tuple[int, int]) -> Tensor:

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from derain_zoo.inference import TemporalProtocol
 from derain_zoo.models.components.blocks import ResidualBlock
 from derain_zoo.models.components.padding import pad_to_multiple
 
@@ -114,6 +115,9 @@ class RainTRNNet(nn.Module):
     at 1/4 resolution like STTN itself, which the README justifies with the measured cost.
     """
 
+    # the paper's test: one causal pass over the whole video from x_0 = 0
+    protocol = TemporalProtocol.recurrent()
+
     def __init__(
         self,
         in_channels: int = 3,
@@ -135,7 +139,6 @@ class RainTRNNet(nn.Module):
 
         def act() -> nn.Module:
             return nn.LeakyReLU(negative_slope)
-
 
         encoder: list[nn.Module] = [nn.Conv2d(2 * in_channels, widths[0], 3, padding=1), act()]
         for wide_in, wide_out in zip(widths[:-1], widths[1:]):
@@ -166,11 +169,21 @@ class RainTRNNet(nn.Module):
 
     def forward(self, rain: Tensor) -> Tensor:
         """B,T,C,H,W rainy clip -> B,T,C,H,W restored clip, frame by frame from x_0 = 0."""
+        return self.stream(rain)[0]
+
+    def stream(
+        self, rain: Tensor, previous: Tensor | None = None, context: tuple[int, int] = (0, 0)
+    ) -> tuple[Tensor, Tensor]:
+        """Continue the causal pass: (clip, x_{t-1} the previous clip ended with, None = x_0 = 0) ->
+        (restored clip, its last padded output: the next clip's state). Each step reads only its own
+        frame, so ``context`` frames around the clip are dropped."""
+        before, after = context
+        rain = rain[:, before : rain.shape[1] - after]
         height, width = rain.shape[-2:]
         padded = pad_to_multiple(rain, self.multiple, mode="replicate")
-        previous = torch.zeros_like(padded[:, 0])
+        previous = torch.zeros_like(padded[:, 0]) if previous is None else previous
         outputs = []
         for t in range(padded.shape[1]):
             previous = self.step(padded[:, t], previous)
             outputs.append(previous)
-        return torch.stack(outputs, dim=1)[..., :height, :width]
+        return torch.stack(outputs, dim=1)[..., :height, :width], previous

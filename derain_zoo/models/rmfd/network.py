@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from derain_zoo.inference import TemporalProtocol
 from derain_zoo.models.components.blocks import ResidualBlock
 from derain_zoo.models.components.convlstm import ConvLSTMCell, LSTMState
 from derain_zoo.models.components.padding import pad_to_multiple
@@ -246,6 +248,15 @@ def invert_rain_model(haze: Tensor, transmission: Tensor, atmosphere: Tensor, fl
     return (haze - atmosphere * (1 - transmission)) / transmission
 
 
+class RMFDState(NamedTuple):
+    """What the recurrent pass carries to the next frame: each net's LSTM states and the last two outputs."""
+
+    haze: list[LSTMState | None]
+    physics: list[LSTMState | None]
+    refine: list[LSTMState | None]
+    history: list[Tensor]
+
+
 @dataclass
 class RMFDOutput:
     """Every layer RMFD estimates, each B,T,C,H,W: what the losses of both stages compare."""
@@ -259,6 +270,9 @@ class RMFDOutput:
 
 class RMFDNet(nn.Module):
     """The whole RMFD generator: H, (T, A) and refinement nets run frame by frame over a video."""
+
+    # the paper's test: one recurrent pass over the video; each step reads the 5 rain frames t-2..t+2
+    protocol = TemporalProtocol.recurrent(past=WINDOW // 2, future=WINDOW // 2)
 
     spatial_multiple = 4  # two stride-2 encoder steps, two x2 decoder steps
 
@@ -303,33 +317,45 @@ class RMFDNet(nn.Module):
 
     def decompose(self, rain: Tensor) -> RMFDOutput:
         """Run all three nets over the clip (recurrent in time) and return every estimated layer."""
+        return self._run(rain)[0]
+
+    def stream(
+        self, rain: Tensor, state: RMFDState | None = None, context: tuple[int, int] = (0, 0)
+    ) -> tuple[Tensor, RMFDState]:
+        """Continue the causal pass over the frames of ``rain`` between ``context`` = (before, after)
+        rain-only frames (the 5-frame windows' neighbours), from the state the previous clip ended with
+        (None: a video's start) -> (backgrounds of those frames, the state after the last one)."""
+        output, state = self._run(rain, state, context)
+        return output.background, state
+
+    def _run(
+        self, rain: Tensor, state: RMFDState | None = None, context: tuple[int, int] = (0, 0)
+    ) -> tuple[RMFDOutput, RMFDState]:
+        """Every layer of the frames between ``context`` frames, recurrent from ``state`` (None: zeros)."""
         height, width = rain.shape[-2:]
         rain = pad_to_multiple(rain, self.spatial_multiple, mode="replicate")
         windows = rain[:, window_indices(rain.shape[1], WINDOW, rain.device)]  # B,T,5,C,H,W
-        haze_states, physics_states, refine_states = ([None] * len(net.heads) for net in self.nets())
+        if state is None:
+            state = RMFDState(*([None] * len(net.heads) for net in self.nets()), history=[])
+        haze_states, physics_states, refine_states, history = state
         layers: dict[str, list[Tensor]] = {
-            name: []
-            for name in (
-                "background",
-                "inversion",
-                "haze",
-                "transmission",
-                "atmosphere",
-            )
+            name: [] for name in ("background", "inversion", "haze", "transmission", "atmosphere")
         }
-        for t in range(rain.shape[1]):
+        before, after = context
+        for t in range(before, rain.shape[1] - after):
             window = windows[:, t]
             (haze, *_), haze_states = self.haze_net([window, window], haze_states)
             (trans, atmo), physics_states = self.physics_net([window, window], physics_states)
             inversion = invert_rain_model(haze, trans, atmo, self.transmission_floor)
             # the refinement learns from fixed stage-1 estimates and its own past outputs (authors' detach)
             fixed = inversion.detach()
-            outputs = layers["background"]
             previous = (
-                outputs[-2].detach() if len(outputs) >= 2 else fixed,
-                outputs[-1].detach() if len(outputs) >= 1 else fixed,
+                history[-2].detach() if len(history) >= 2 else fixed,
+                history[-1].detach() if len(history) >= 1 else fixed,
             )
             background, refine_states = self.refine(previous, fixed, window, refine_states)
+            history = [*history[-1:], background]  # B(t-1), B(t): the next step's past outputs
             for name, value in zip(layers, (background, inversion, haze, trans, atmo), strict=True):
                 layers[name].append(value)
-        return RMFDOutput(**{name: torch.stack(values, 1)[..., :height, :width] for name, values in layers.items()})
+        output = RMFDOutput(**{name: torch.stack(values, 1)[..., :height, :width] for name, values in layers.items()})
+        return output, RMFDState(haze_states, physics_states, refine_states, history)
