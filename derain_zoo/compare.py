@@ -21,9 +21,10 @@ import torch
 import yaml
 from torch import Tensor
 
-from derain_zoo.callbacks import METRICS, Evaluator, summarize
-from derain_zoo.metrics import frame_scores
+from derain_zoo.metrics import Evaluator, PairedScores
+from derain_zoo.metrics.paired import COLUMNS as METRICS
 from derain_zoo.registry import class_path, model_registry
+from derain_zoo.table import Column, format_table
 
 COST = ("params_m", "gflops_per_frame", "latency_ms_per_frame", "fps")
 
@@ -144,21 +145,17 @@ def evaluate_in_memory(
     on the first ``max_frames`` frames and the centre ``crop`` pixels when given: a preview, not a
     paper number.
     """
-    records: dict[str, dict[str, dict[int, dict[str, float]]]] = {label: {} for label in models}
+    scores = {label: PairedScores(crop_border) for label in models}
     for batch in batches:
         batch = trim(batch, max_frames, crop)
         if "clean" not in batch:
             continue
         for label, model in models.items():
             output = model.restore_sequence(batch["rain"])
-            scores = frame_scores(output, batch["clean"], crop_border)
-            for b, name in enumerate(batch["name"]):
-                frames = records[label].setdefault(name, {})
-                for t, index in enumerate(batch["index"][b].tolist()):
-                    frames[int(index)] = {k: float(v[b, t]) for k, v in scores.items()}
+            scores[label].update(output, batch["clean"], batch["name"], batch["index"])
     results = []
     for label, model in models.items():
-        rows, mean = summarize(records[label])
+        rows, mean = scores[label].summary()
         results.append(Result(label, getattr(model, "alias", None) or None, rows, mean))
     return results
 
@@ -224,16 +221,8 @@ def to_markdown(rows: Sequence[Mapping[str, Any]], digits: int = 3) -> str:
     """A Markdown table of rows (notebooks render it; NaN shows as a dash)."""
     if not rows:
         return ""
-    columns = list(rows[0])
-
-    def cell(value: Any) -> str:
-        if isinstance(value, float):
-            return "-" if math.isnan(value) else f"{value:.{digits}f}"
-        return str(value)
-
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
-    return "\n".join(lines)
+    columns = [Column(key, spec=f".{digits}f") for key in rows[0]]
+    return format_table(rows, columns, markdown=True)
 
 
 def load_model(spec: ModelSpec) -> torch.nn.Module:

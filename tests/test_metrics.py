@@ -10,8 +10,8 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from derain_zoo.callbacks import summarize
-from derain_zoo.metrics import calculate_psnr, calculate_ssim, frame_scores
+from derain_zoo.metrics import average, calculate_psnr, calculate_ssim, frame_scores
+from derain_zoo.metrics.paired import COLUMNS
 
 
 def _read_rgb(path) -> np.ndarray:
@@ -40,8 +40,12 @@ def test_psnr_y_and_ssim_y_match_scikit_image_on_real_nturain_frames(a1_pairs):
     for rain, clean in a1_pairs:
         ref_psnr = peak_signal_noise_ratio(_y_numpy(clean), _y_numpy(rain), data_range=255)
         ref_ssim = structural_similarity(
-            _y_numpy(clean), _y_numpy(rain), gaussian_weights=True, sigma=1.5,
-            use_sample_covariance=False, data_range=255,
+            _y_numpy(clean),
+            _y_numpy(rain),
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+            data_range=255,
         )
         ours_psnr = calculate_psnr(_to_tensor(rain), _to_tensor(clean), test_y_channel=True).item()
         ours_ssim = calculate_ssim(_to_tensor(rain), _to_tensor(clean), test_y_channel=True).item()
@@ -54,8 +58,13 @@ def test_rgb_metrics_match_scikit_image(a1_pairs):
     rain, clean = a1_pairs[0]
     ref_psnr = peak_signal_noise_ratio(clean, rain, data_range=255)
     ref_ssim = structural_similarity(
-        clean.astype(np.float64), rain.astype(np.float64), gaussian_weights=True, sigma=1.5,
-        use_sample_covariance=False, data_range=255, channel_axis=-1,
+        clean.astype(np.float64),
+        rain.astype(np.float64),
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        data_range=255,
+        channel_axis=-1,
     )
     scores = frame_scores(_to_tensor(rain)[None], _to_tensor(clean)[None])
     assert abs(scores["psnr"].item() - ref_psnr) < 0.01
@@ -87,7 +96,7 @@ def test_sequences_are_averaged_with_equal_weight():
         "long": {i: {"psnr": 30.0, "ssim": 0.9, "psnr_y": 31.0, "ssim_y": 0.91} for i in range(10)},
         "short": {0: {"psnr": 20.0, "ssim": 0.5, "psnr_y": 21.0, "ssim_y": 0.51}},
     }
-    rows, mean = summarize(records)
+    rows, mean = average(records, COLUMNS)
     assert [r["name"] for r in rows] == ["long", "short"]
     assert mean["psnr"] == pytest.approx(25.0)
     assert mean["frames"] == 11

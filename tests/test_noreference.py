@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from derain_zoo.callbacks import Evaluator, summarize
 from derain_zoo.cli import main
-from derain_zoo.noreference import (
+from derain_zoo.metrics import Evaluator
+from derain_zoo.metrics.noreference import (
     brisque,
     frame_quality,
     imresize_half,
@@ -46,9 +46,7 @@ def _rgb(path) -> np.ndarray:
 
 
 @pytest.mark.parametrize("frame", sorted(REFERENCE))
-def test_scores_equal_the_independent_reference_figures_on_real_nturain_frames(
-    nturain_sample, frame
-):
+def test_scores_equal_the_independent_reference_figures_on_real_nturain_frames(nturain_sample, frame):
     image = _rgb(nturain_sample / frame)
     assert niqe(image) == pytest.approx(REFERENCE[frame]["niqe"], abs=1e-6)
     tolerance = BRISQUE_TOLERANCE[frame.split("/")[1]]
@@ -61,16 +59,12 @@ def test_clean_frames_score_better_than_their_rainy_versions_on_average(nturain_
     clean = [_rgb(p) for p in sorted((root / "a1_GT").glob("*.jpg"))[:4]]
     # measured on the 8 frames: NIQE 2.273 rain vs 1.974 clean, BRISQUE 9.93 vs 7.58
     assert np.mean([niqe(x) for x in clean]) < np.mean([niqe(x) for x in rain]) - 0.1
-    assert (
-        np.mean([brisque(x) for x in clean]) < np.mean([brisque(x) for x in rain]) - 1.0
-    )
+    assert np.mean([brisque(x) for x in clean]) < np.mean([brisque(x) for x in rain]) - 1.0
 
 
 def test_heavy_noise_worsens_both_scores(nturain_sample):
     clean = _rgb(nturain_sample / "Dataset_Testing_Synthetic/a1_GT/00001.jpg")
-    noisy = np.clip(
-        clean + np.random.default_rng(0).normal(0, 25, clean.shape), 0, 255
-    ).round()
+    noisy = np.clip(clean + np.random.default_rng(0).normal(0, 25, clean.shape), 0, 255).round()
     assert niqe(noisy) > niqe(clean) + 1 and brisque(noisy) > brisque(clean) + 10
 
 
@@ -84,21 +78,15 @@ def test_an_image_smaller_than_one_niqe_block_is_refused_clearly():
 def test_grayscale_input_is_scored_as_it_is_and_rgb_through_luma_or_gray(
     nturain_sample,
 ):
-    image = _rgb(nturain_sample / "Dataset_Testing_Synthetic/a1_Rain/00001.jpg")[
-        :192, :192
-    ]
+    image = _rgb(nturain_sample / "Dataset_Testing_Synthetic/a1_Rain/00001.jpg")[:192, :192]
     y = rgb_to_y(image.astype(np.float64))
     assert niqe(image) == niqe(y) == niqe(y[..., None])
-    assert brisque(image) == brisque(
-        rgb_to_gray(image.astype(np.float64))
-    )  # MATLAB rgb2gray, not Y
+    assert brisque(image) == brisque(rgb_to_gray(image.astype(np.float64)))  # MATLAB rgb2gray, not Y
     assert brisque(image) != brisque(y)
 
 
 def test_frame_quality_of_tensors_equals_the_uint8_image_scores(nturain_sample):
-    image = _rgb(nturain_sample / "Dataset_Testing_RealRain/ra1_Rain/00001.jpg")[
-        :192, :192
-    ]
+    image = _rgb(nturain_sample / "Dataset_Testing_RealRain/ra1_Rain/00001.jpg")[:192, :192]
     frames = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
     scores = frame_quality(frames)
     assert scores["niqe"] == [niqe(image)] and scores["brisque"] == [brisque(image)]
@@ -117,9 +105,7 @@ def _metrics(folder) -> dict:
     return json.loads(path.read_text())
 
 
-def test_cli_test_on_real_rain_reports_niqe_and_brisque_and_no_paired_scores(
-    nturain_sample, tmp_path
-):
+def test_cli_test_on_real_rain_reports_niqe_and_brisque_and_no_paired_scores(nturain_sample, tmp_path):
     frames = nturain_sample / "Dataset_Testing_RealRain" / "ra1_Rain"
     main(["test", "--model=temporal_median", "--data=video", f"--data.input={frames}",
           f"--trainer.default_root_dir={tmp_path}", "--trainer.enable_progress_bar=false"])  # fmt: skip
@@ -134,9 +120,7 @@ def test_a_paired_test_sequence_gets_no_no_reference_scores(nturain_sample, tmp_
 
     def clip(folder: str) -> torch.Tensor:
         frames = [_rgb(p) for p in sorted((root / folder).glob("*.jpg"))[:2]]
-        return (
-            torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)[None].float() / 255
-        )
+        return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)[None].float() / 255
 
     rain, clean = clip("a1_Rain"), clip("a1_GT")
     evaluator = Evaluator()
@@ -148,13 +132,7 @@ def test_a_paired_test_sequence_gets_no_no_reference_scores(nturain_sample, tmp_
         "index": torch.arange(2)[None],
     }
     evaluator.on_test_batch_end(None, None, {"output": rain}, batch, 0)
-    evaluator.rows, evaluator.mean = summarize(
-        evaluator.records
-    )  # on_test_epoch_end, without a Trainer
+    evaluator.summarize()  # on_test_epoch_end, without a Trainer
     evaluator.write(tmp_path)
     mean = _metrics(tmp_path)["mean"]
-    assert (
-        mean["psnr_y"] == pytest.approx(29.6, abs=0.5)
-        and mean["niqe"] is None
-        and mean["brisque"] is None
-    )
+    assert mean["psnr_y"] == pytest.approx(29.6, abs=0.5) and mean["niqe"] is None and mean["brisque"] is None
