@@ -321,7 +321,7 @@ def test_paper_configs_build_the_paper_model_and_schedule(name, stage, data):
         optimizer, scheduler = optimizers["optimizer"], optimizers["lr_scheduler"]
     else:
         (optimizer, d_optimizer), (scheduler,) = optimizers
-        assert model.weights["adversarial"] == 0.001 and d_optimizer.param_groups[0]["lr"] == 1e-4
+        assert model.loss_weights["adversarial"] == 0.001 and d_optimizer.param_groups[0]["lr"] == 1e-4
         assert not any(p.requires_grad for p in model.network.haze_net.parameters())
     assert optimizer.param_groups[0]["lr"] == 1e-4
     for _ in range(20):

@@ -11,8 +11,9 @@ import torch.nn.functional as F
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor
 
-from derain_zoo.models.base import DerainModule, default_optimizer
+from derain_zoo.models.base import default_optimizer
 from derain_zoo.models.components.discriminator3d import SpectralNormDiscriminator3d
+from derain_zoo.models.components.gan import GANDerainModule
 from derain_zoo.models.raintrn.network import RainTRNNet
 
 
@@ -39,7 +40,7 @@ def adversarial_losses(kind: str, real: Tensor | None, fake: Tensor) -> Tensor:
     return 0.5 * ((real - 1).pow(2).mean() + fake.pow(2).mean())
 
 
-class RainTRN(DerainModule):
+class RainTRN(GANDerainModule):
     """RainTRN (Dutta et al.): recurrent STTN derainer trained as a GAN generator, manual optimisation.
 
     Generator loss = reconstruction + ``temporal_weight`` * temporal consistency
@@ -59,7 +60,9 @@ class RainTRN(DerainModule):
         "disc_channels",
         "disc_layers",
     )
-    spatial_multiple: ClassVar[int] = 4
+    unsaved_args = (*GANDerainModule.unsaved_args, "g_optimizer")
+    critic_follows_schedule = True  # one lr_scheduler schedules both networks unless d_lr_scheduler is set
+    spatial_multiple: ClassVar[int] = 4  # the default downsample's; an instance reads its network's
 
     def __init__(
         self,
@@ -83,43 +86,27 @@ class RainTRN(DerainModule):
         d_optimizer: OptimizerCallable = gan_adam,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        if self.optimizer_factory is not default_optimizer:
+        if kwargs.pop("optimizer", default_optimizer) is not default_optimizer:
             raise ValueError("RainTRN trains two networks: set g_optimizer / d_optimizer, not optimizer")
         if reconstruction not in ("l1", "ssim_mse") or adversarial not in ("hinge", "lsgan"):
             raise ValueError(f"unknown loss: reconstruction={reconstruction!r}, adversarial={adversarial!r}")
-        self.automatic_optimization = False
-        self.network = RainTRNNet(
-            channels=channels,
-            base_channels=base_channels,
-            downsample=downsample,
-            num_res_blocks=num_res_blocks,
-            num_transformer_blocks=num_transformer_blocks,
-            patch_grids=patch_grids,
-            global_residual=global_residual,
-        )
-        self.discriminator = SpectralNormDiscriminator3d(base_channels=disc_channels, num_layers=disc_layers)
+        super().__init__(optimizer=g_optimizer, d_optimizer=d_optimizer, gradient_clip_val=gradient_clip_val, **kwargs)
         self.reconstruction = reconstruction
         self.ssim_weight = ssim_weight
         self.temporal_weight = temporal_weight
         self.adversarial = adversarial
         self.adversarial_weight = adversarial_weight
         self.warmup_epochs = warmup_epochs
-        self.gradient_clip_val = gradient_clip_val
-        self.g_optimizer_factory = g_optimizer
-        self.d_optimizer_factory = d_optimizer
 
-    def forward(self, rain: Tensor) -> Tensor:
-        """B,T,C,H,W rainy clip -> B,T,C,H,W restored clip (recurrent from x_0 = 0)."""
-        return self.network(rain)
+    def configure_network(self) -> RainTRNNet:
+        """The recurrent STTN generator."""
+        return RainTRNNet(**self.network_args(RainTRNNet))
 
-    def configure_optimizers(self) -> Any:
-        """Generator and discriminator optimisers; the base scheduler callable is applied to each."""
-        g_opt = self.g_optimizer_factory(self.network.parameters())
-        d_opt = self.d_optimizer_factory(self.discriminator.parameters())
-        if self.scheduler_factory is None:
-            return [g_opt, d_opt]
-        return [g_opt, d_opt], [self.scheduler_factory(g_opt), self.scheduler_factory(d_opt)]
+    def configure_discriminator(self) -> SpectralNormDiscriminator3d:
+        """The spectral-normalised 3D critic over whole clips."""
+        return SpectralNormDiscriminator3d(
+            base_channels=self.hparams.disc_channels, num_layers=self.hparams.disc_layers
+        )
 
     @property
     def gan_active(self) -> bool:
@@ -156,7 +143,7 @@ class RainTRN(DerainModule):
         losses = self.generator_losses(restored, clean)
         finite = all(self.check_finite(value, name) for name, value in losses.items())
         if finite:
-            self._update(g_opt, losses["loss"])
+            self.update(g_opt, losses["loss"])
         self.untoggle_optimizer(g_opt)
         if not finite:  # nonfinite=skip: skip the whole step, or the critic would train on a clip that failed
             return
@@ -167,22 +154,6 @@ class RainTRN(DerainModule):
             losses["discriminator"] = adversarial_losses(self.adversarial, real_scores, fake_scores)
             losses["d_real"], losses["d_fake"] = real_scores.mean(), fake_scores.mean()
             if self.check_finite(losses["discriminator"], "discriminator"):
-                self._update(d_opt, losses["discriminator"])
+                self.update(d_opt, losses["discriminator"])
             self.untoggle_optimizer(d_opt)
         self.log_losses(losses)
-
-    def _update(self, optimizer: Any, loss: Tensor) -> None:
-        """zero_grad / backward / clip / step: what automatic optimisation would do."""
-        optimizer.zero_grad()
-        self.manual_backward(loss)
-        if self.gradient_clip_val is not None:
-            self.clip_gradients(optimizer, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm="norm")
-        optimizer.step()
-
-    def on_train_epoch_end(self) -> None:
-        """Manual optimisation leaves schedulers to us: step them once per epoch."""
-        schedulers = self.lr_schedulers()
-        if schedulers is None:
-            return
-        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
-            scheduler.step()

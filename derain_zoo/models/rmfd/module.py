@@ -12,7 +12,8 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
-from derain_zoo.models.base import DerainModule, default_optimizer, load_weights
+from derain_zoo.models.base import default_optimizer, load_weights
+from derain_zoo.models.components.gan import GANDerainModule
 from derain_zoo.models.components.lsgan_discriminator import LSGANDiscriminator
 from derain_zoo.models.rmfd.network import RMFDNet, RMFDOutput
 
@@ -30,7 +31,7 @@ def dark_channel(frames: Tensor) -> Tensor:
     return frames.amin(dim=2)
 
 
-class RMFD(DerainModule):
+class RMFD(GANDerainModule):
     """Yang et al.'s two-stage recurrent multi-frame derainer; ``stage`` picks the training schedule.
 
     Stage 1 (automatic optimisation): -SSIM on the layers the batch carries (H, T, A), on the inversion
@@ -46,6 +47,7 @@ class RMFD(DerainModule):
 
     alias = "rmfd"
     architecture_args = ("nf", "blocks", "transmission_floor", "stage", "discriminator_widths")
+    unsaved_args = (*GANDerainModule.unsaved_args, "init_checkpoint")
     spatial_multiple = RMFDNet.spatial_multiple
 
     def __init__(
@@ -70,16 +72,13 @@ class RMFD(DerainModule):
         identity_start: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
         if stage not in (1, 2):
             raise ValueError(f"stage must be 1 (physics inversion) or 2 (adversarial refinement), got {stage}")
-        # callables are not weights: keep them out of checkpoints so weights_only loading works; and
-        # a stage-2 checkpoint holds all weights, so reloading it must not need the stage-1 file
-        for name in ("d_optimizer", "d_lr_scheduler", "init_checkpoint"):
-            self._hparams.pop(name, None)
-            self._hparams_initial.pop(name, None)
+        super().__init__(
+            d_optimizer=d_optimizer, d_lr_scheduler=d_lr_scheduler, gradient_clip_val=gradient_clip_val, **kwargs
+        )
         self.stage = stage
-        self.weights = {
+        self.loss_weights = {
             "layer": layer_weight,
             "inversion": inversion_weight,
             "background": background_weight,
@@ -89,21 +88,19 @@ class RMFD(DerainModule):
             "flat": flat_weight,
         }
         self.label_noise = label_noise
-        self.d_optimizer_factory = d_optimizer
-        self.d_scheduler_factory = d_lr_scheduler
-        self.gradient_clip_val = gradient_clip_val
-        self.network = RMFDNet(nf, blocks, transmission_floor, identity_start)
         self._from_stage1 = init_checkpoint is not None
         if init_checkpoint is not None:
             load_weights(self.network, init_checkpoint, prefix="network.")
-        self.discriminator = LSGANDiscriminator(widths=discriminator_widths) if stage == 2 else None
         if stage == 2:
-            self.automatic_optimization = False
             self.network.haze_net.requires_grad_(False)
 
-    def forward(self, rain: Tensor) -> Tensor:
-        """B,T,3,H,W rainy clip -> refined B,T,3,H,W background."""
-        return self.network(rain)
+    def configure_network(self) -> RMFDNet:
+        """The H, T/A and refinement nets (stage 2 trains the last two)."""
+        return RMFDNet(**self.network_args(RMFDNet))
+
+    def configure_discriminator(self) -> LSGANDiscriminator | None:
+        """Stage 2's LSGAN critic; stage 1 trains without one."""
+        return LSGANDiscriminator(widths=self.hparams.discriminator_widths) if self.hparams.stage == 2 else None
 
     # ------------------------------------------------------------------ losses
     def reconstruction_losses(self, out: RMFDOutput, batch: dict[str, Any]) -> dict[str, Tensor]:
@@ -116,11 +113,11 @@ class RMFD(DerainModule):
                 category=UserWarning,
             )
         for key, field in LAYERS.items():
-            if key in batch and self.weights["layer"] and not (key == "haze" and self.stage == 2):
-                losses[key] = self.weights["layer"] * ssim_loss(getattr(out, field), batch[key])
-        if self.weights["inversion"]:
-            losses["inversion"] = self.weights["inversion"] * ssim_loss(out.inversion, batch["clean"])
-        losses["background"] = self.weights["background"] * ssim_loss(out.background, batch["clean"])
+            if key in batch and self.loss_weights["layer"] and not (key == "haze" and self.stage == 2):
+                losses[key] = self.loss_weights["layer"] * ssim_loss(getattr(out, field), batch[key])
+        if self.loss_weights["inversion"]:
+            losses["inversion"] = self.loss_weights["inversion"] * ssim_loss(out.inversion, batch["clean"])
+        losses["background"] = self.loss_weights["background"] * ssim_loss(out.background, batch["clean"])
         return losses
 
     def refinement_priors(self, background: Tensor) -> dict[str, Tensor]:
@@ -129,13 +126,13 @@ class RMFD(DerainModule):
         if dark.shape[1] < 2:
             return {}
         return {
-            "dark_temporal": self.weights["dark_temporal"] * F.l1_loss(dark[:, 1:], dark[:, :-1].detach()),
-            "dark_sparsity": self.weights["dark_sparsity"] * dark[:, 1:].abs().mean(),
+            "dark_temporal": self.loss_weights["dark_temporal"] * F.l1_loss(dark[:, 1:], dark[:, :-1].detach()),
+            "dark_sparsity": self.loss_weights["dark_sparsity"] * dark[:, 1:].abs().mean(),
         }
 
     def flat_input_prior(self, rain: Tensor) -> dict[str, Tensor]:
         """Authors' stage-2 regulariser: a uniform grey input c (no rain, no haze) gives T = 1, A = c, B = c."""
-        if not self.weights["flat"]:
+        if not self.loss_weights["flat"]:
             return {}
         batch, _, channels, height, width = rain.shape
         level = 0.8 + 0.2 * torch.rand((), device=rain.device)  # one grey level per step, as the authors
@@ -149,7 +146,7 @@ class RMFD(DerainModule):
         (trans, atmo), _ = self.network.physics_net([window, window], [None, None])
         background, _ = self.network.refine((frame, frame), frame, window, [None])
         error = F.mse_loss(trans, torch.ones_like(trans)) + F.mse_loss(atmo, frame) + F.mse_loss(background, frame)
-        return {"flat": self.weights["flat"] * error}
+        return {"flat": self.loss_weights["flat"] * error}
 
     def gan_targets(self, count: int, like: Tensor) -> tuple[Tensor, Tensor]:
         """Real / fake regression targets; noisy (U[0.7,1.2] / U[0,0.3]) as in the authors' code."""
@@ -184,12 +181,12 @@ class RMFD(DerainModule):
         losses = self.reconstruction_losses(out, batch)
         losses.update(self.refinement_priors(out.background))
         losses.update(self.flat_input_prior(batch["rain"]))
-        losses["adversarial"] = self.weights["adversarial"] * F.mse_loss(self.discriminator(fake), real_target)
+        losses["adversarial"] = self.loss_weights["adversarial"] * F.mse_loss(self.discriminator(fake), real_target)
         g_loss = sum(losses.values())
         if not self.check_finite(g_loss, "+".join(losses)):
             self.untoggle_optimizer(g_opt)
             return None
-        self.step(g_opt, g_loss)
+        self.update(g_opt, g_loss)
         self.untoggle_optimizer(g_opt)
 
         self.toggle_optimizer(d_opt)
@@ -197,22 +194,10 @@ class RMFD(DerainModule):
             self.discriminator(fake.detach()), fake_target
         )
         if self.check_finite(d_loss, "discriminator"):
-            self.step(d_opt, d_loss)
+            self.update(d_opt, d_loss)
         self.untoggle_optimizer(d_opt)
         self.log_losses({**losses, "loss": g_loss, "discriminator": d_loss})
         return g_loss.detach()
-
-    def step(self, optimizer: Any, loss: Tensor) -> None:
-        """zero_grad, backward, optional norm clipping, step: one manual optimiser update."""
-        optimizer.zero_grad()
-        self.manual_backward(loss)
-        if self.gradient_clip_val is not None:
-            self.clip_gradients(
-                optimizer,
-                gradient_clip_val=self.gradient_clip_val,
-                gradient_clip_algorithm="norm",
-            )
-        optimizer.step()
 
     def on_fit_start(self) -> None:
         """Stage 2 without a stage-1 checkpoint refines random weights adversarially: say so."""
@@ -224,29 +209,3 @@ class RMFD(DerainModule):
                 "given; pass --model.init_args.init_checkpoint=<stage-1 last.ckpt> (or weights=random to "
                 "train stage 2 from scratch on purpose)"
             )
-
-    def on_train_epoch_end(self) -> None:
-        """Manual optimisation steps its epoch schedulers itself (stage 2)."""
-        if self.stage != 2:
-            return
-        schedulers = self.lr_schedulers()
-        if schedulers is None:
-            return
-        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
-            scheduler.step()
-
-    def configure_optimizers(self) -> Any:
-        """Stage 1: the base's single optimiser; stage 2: generator and discriminator optimisers."""
-        if self.stage == 1:
-            return super().configure_optimizers()
-        g_opt = self.optimizer_factory([p for p in self.network.parameters() if p.requires_grad])
-        d_opt = self.d_optimizer_factory(self.discriminator.parameters())
-        schedulers = [
-            factory(opt)
-            for factory, opt in (
-                (self.scheduler_factory, g_opt),
-                (self.d_scheduler_factory, d_opt),
-            )
-            if factory is not None
-        ]
-        return [g_opt, d_opt], schedulers
