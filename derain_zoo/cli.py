@@ -295,6 +295,14 @@ class DerainCLI(LightningCLI):
             trainer = config.get("trainer")
             check_folder(trainer.get("default_root_dir") if trainer is not None else None, "--trainer.default_root_dir")
 
+    def before_test(self) -> None:
+        """Hand the model's chunk plan to the data module, which cuts test sequences as the model restores them."""
+        self.datamodule.use_plan(self.model.sequence_plan())
+
+    def before_predict(self) -> None:
+        """Hand the model's chunk plan to the data module, which cuts predicted videos as the model restores them."""
+        self.datamodule.use_plan(self.model.sequence_plan())
+
     def before_fit(self) -> None:
         if not getattr(self.model, "trainable", True):
             raise SystemExit(
@@ -352,7 +360,7 @@ def usage() -> str:
 
 def main(args: Sequence[str] | None = None) -> None:
     """Entry point of the console script: user mistakes end in one line and a non-zero exit."""
-    from derain_zoo.data.datasets import DatasetNotFoundError
+    from derain_zoo.data.layouts import DatasetNotFoundError
     from derain_zoo.models.base import NonFiniteLossError
     from derain_zoo.predict import IncompleteOutputError
 

@@ -259,17 +259,6 @@ def restore_whole(model: DerainModule, rain: Tensor, context: tuple[int, int] = 
     return restored[:, before : restored.shape[1] - after]
 
 
-def batch_position(batch: Any) -> tuple[Tensor, int, tuple[int, int], int, str]:
-    """(rain, first restored frame, context, sequence length, name) of a test / predict batch of one sequence."""
-    rain = batch["rain"]
-    context = batch.get("context")
-    before, after = (0, 0) if context is None else (int(v) for v in torch.as_tensor(context).reshape(-1, 2)[0])
-    index = batch.get("index")
-    start = int(index.reshape(-1)[0]) if index is not None else 0
-    frames = int(batch.get("sequence_frames") or start - before + rain.shape[1])
-    return rain, start, (before, after), frames, str(batch["name"][0]) if "name" in batch else ""
-
-
 def spatial_tiles(
     size: tuple[int, int], tile: int, overlap: int
 ) -> Iterator[tuple[tuple[int, int, int, int], tuple[int, int, int, int]]]:

@@ -22,8 +22,8 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from derain_zoo.data import video_io
-from derain_zoo.data.datasets import SegmentDataset, Sequence
-from derain_zoo.models.base import batch_context
+from derain_zoo.data.batch import VideoBatch
+from derain_zoo.data.sequence import FrameSequence
 
 
 class OutputExistsError(FileExistsError):
@@ -249,13 +249,6 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-def restored_rain(batch: dict[str, Any], b: int) -> Tensor:
-    """The rain frames of batch item ``b`` that were restored (context frames cut off)."""
-    before, after = batch_context(batch)
-    rain = batch["rain"][b]
-    return rain[before : rain.shape[0] - after]
-
-
 class PredictionWriter(BasePredictionWriter):
     """Writes every predicted sequence to ``output`` (a video file by suffix, else a frame folder).
 
@@ -339,28 +332,28 @@ class PredictionWriter(BasePredictionWriter):
         pl_module: L.LightningModule,
         prediction: Any,
         batch_indices: Any,
-        batch: dict[str, Any],
+        batch: VideoBatch,
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
         """Encode the restored frames of this batch; finish a sequence after its last chunk."""
         self._stop_if_terminated(trainer)
-        for b, name in enumerate(batch["name"]):
-            output, bar = self._open.get(name) or self._start(str(name), batch)
+        for b, name in enumerate(batch.name):
+            output, bar = self._open.get(name) or self._start(name, batch)
             frames = to_uint8_frames(prediction[b])
             if self.side_by_side:
-                frames = side_by_side(to_uint8_frames(restored_rain(batch, b)), frames)
+                frames = side_by_side(to_uint8_frames(batch.restored_rain()[b]), frames)
             output.write(frames)
             bar.update(prediction.shape[1])
-            if batch.get("last_segment", True):
+            if batch.last_segment:
                 bar.close()
                 del self._open[name]
                 self.written.append(output.commit())
 
-    def _start(self, name: str, batch: dict[str, Any]) -> tuple[PartialOutput, tqdm]:
+    def _start(self, name: str, batch: VideoBatch) -> tuple[PartialOutput, tqdm]:
         """Open the temporary output of a sequence at its first chunk."""
-        fps = float(self.fps or batch.get("fps") or video_io.DEFAULT_FPS)
-        total = int(batch.get("sequence_frames") or batch["rain"].shape[1])
+        fps = float(self.fps or batch.fps or video_io.DEFAULT_FPS)
+        total = batch.frames
         target = self.target(name) if self._planned else self._check(name, total)
         bar = tqdm(total=total, desc=f"writing {target.name}", unit="frame", disable=not self.progress)
         self._open[name] = (PartialOutput(target, fps, self.overwrite), bar)
@@ -404,13 +397,14 @@ def _predict_datasets(trainer: L.Trainer) -> list[Any]:
     return [loader.dataset for loader in (loaders if isinstance(loaders, (list, tuple)) else [loaders])]
 
 
-def _predict_sequences(trainer: L.Trainer) -> list[Sequence] | None:
-    """The sequences the predict loaders deliver, when their datasets say (None for other datasets)."""
-    sequences: list[Sequence] = []
+def _predict_sequences(trainer: L.Trainer) -> list[FrameSequence] | None:
+    """The sequences on disk the predict loaders deliver (None when a dataset holds anything else)."""
+    sequences: list[FrameSequence] = []
     for dataset in _predict_datasets(trainer):
-        if not isinstance(getattr(dataset, "sequences", None), list):
+        found = getattr(dataset, "sequences", None)
+        if not isinstance(found, list) or not all(isinstance(seq, FrameSequence) for seq in found):
             return None
-        sequences += dataset.sequences
+        sequences += found
     return sequences
 
 
@@ -418,11 +412,11 @@ def _sequence_count(trainer: L.Trainer) -> int:
     """How many sequences the predict loaders deliver: a chunked dataset says so, otherwise one per item."""
     total = 0
     for dataset in _predict_datasets(trainer):
-        total += len(dataset.sequences) if isinstance(dataset, SegmentDataset) else len(dataset)
+        total += len(getattr(dataset, "sequences", dataset))
     return total
 
 
-def _input_paths(trainer: L.Trainer, sequences: list[Sequence]) -> list[Path]:
+def _input_paths(trainer: L.Trainer, sequences: list[FrameSequence]) -> list[Path]:
     """Everything predict reads: the data module's input and root, and every source of every sequence."""
     paths = [Path(p) for p in (getattr(trainer.datamodule, key, None) for key in ("input", "root")) if p]
     for seq in sequences:
@@ -444,8 +438,8 @@ class SequenceCollector(BasePredictionWriter):
         self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0
     ) -> None:
         """Append the batch's restored frames to their sequence."""
-        for b, name in enumerate(batch["name"]):
-            self.sequences.setdefault(str(name), []).append(prediction[b : b + 1].cpu())
+        for b, name in enumerate(batch.name):
+            self.sequences.setdefault(name, []).append(prediction[b : b + 1].cpu())
 
     def joined(self) -> list[Tensor]:
         """One 1,T,C,H,W tensor per sequence, in the order they were predicted."""

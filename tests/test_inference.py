@@ -9,6 +9,7 @@ import torch
 import yaml
 from torch import Tensor, nn
 
+from derain_zoo.data.batch import VideoBatch
 from derain_zoo.inference import SequencePlan, Span
 from derain_zoo.models.base import DerainModule
 from derain_zoo.models.baselines import TemporalMedian
@@ -122,13 +123,14 @@ def stream_batches(model: DerainModule, rain: Tensor, chunk: int, name: str = "c
     frames = rain.shape[1]
     outputs = []
     for span in plan.spans(frames):
-        batch = {
-            "rain": rain[:, span.read_start : span.read_stop],
-            "index": torch.arange(span.start, span.stop)[None],
-            "context": torch.tensor([span.context]),
-            "sequence_frames": frames,
-            "name": [name],
-        }
+        batch = VideoBatch(
+            rain=rain[:, span.read_start : span.read_stop],
+            name=[name],
+            index=torch.arange(span.start, span.stop)[None],
+            context=span.context,
+            last_segment=span.stop == frames,
+            sequence_frames=frames,
+        )
         outputs.append(model.restore_batch(batch))
     return torch.cat(outputs, dim=1)
 
@@ -175,7 +177,7 @@ def test_a_new_sequence_starts_from_a_zero_state():
 
 def test_a_recurrent_sequence_must_start_at_frame_0():
     model = tiny_model("j4rnet")
-    batch = {"rain": torch.rand(1, 2, 3, 8, 8), "index": torch.tensor([[4, 5]]), "name": ["late"]}
+    batch = VideoBatch(rain=torch.rand(1, 2, 3, 8, 8), name=["late"], index=torch.tensor([[4, 5]]))
     with pytest.raises(ValueError, match="from frame 0"):
         model.restore_batch(batch)
 

@@ -1,9 +1,10 @@
 """Long videos in bounded memory: test and predict read, restore and write one model chunk at a time.
 
-The loaders cut each sequence into the model's ``chunk_frames`` with ``chunk_overlap`` context
-frames around, the video decoder only reads forward, and the writer encodes each chunk as it
-comes. What a user relies on: the restored frames and the scores are exactly those of the whole
-sequence in one batch, and nothing along the way holds the whole video.
+The loaders cut each sequence with the model's ``SequencePlan`` (``chunk_frames`` and the context its
+protocol needs), the video decoder only reads forward, the model carries a recurrent state from
+chunk to chunk, and the writer encodes each chunk as it comes. What a user relies on: the restored
+frames and the scores are exactly those of one pass over the whole sequence, and nothing along the
+way holds the whole video.
 """
 
 from __future__ import annotations
@@ -17,8 +18,12 @@ import torch
 
 from derain_zoo.cli import run
 from derain_zoo.data import video_io
-from derain_zoo.data.datasets import FrameSource, SegmentDataset, Sequence, collate_sequence, input_sequences
-from derain_zoo.models.base import batch_context
+from derain_zoo.data.batch import collate_sequence
+from derain_zoo.data.datasets import SegmentDataset
+from derain_zoo.data.layouts import input_sequences
+from derain_zoo.data.sequence import FrameSequence
+from derain_zoo.data.sources import FrameSource
+from derain_zoo.inference import SequencePlan, TemporalProtocol
 
 CONF = Path(__file__).resolve().parent / "conf"
 QUIET = ["--trainer.logger=false", "--trainer.enable_progress_bar=false"]
@@ -47,17 +52,17 @@ def paired_root(tmp_path: Path) -> Path:
 
 
 def test_segments_cover_every_frame_once_with_bounded_context(long_mp4):
-    data = SegmentDataset(input_sequences(long_mp4), frames=5, context=2)
+    data = SegmentDataset(input_sequences(long_mp4), SequencePlan(TemporalProtocol.window(2), 5))
     seen = []
     for i in range(len(data)):
         item = data[i]
-        before, after = item["context"].tolist()
+        before, after = item["context"]
         restored = len(item["index"])
         assert item["rain"].shape[0] == before + restored + after <= 5 + 2 * 2
         assert item["last_segment"] == (i == len(data) - 1)
         seen.extend(item["index"].tolist())
     assert seen == list(range(23))
-    first, last = data[0]["context"].tolist(), data[len(data) - 1]["context"].tolist()
+    first, last = data[0]["context"], data[len(data) - 1]["context"]
     assert first[0] == 0 and last[1] == 0  # no context beyond the ends of the video
 
 
@@ -66,8 +71,8 @@ def test_a_video_is_decoded_forward_once_never_whole(long_mp4, monkeypatch):
         raise AssertionError("the whole video was decoded into memory")
 
     monkeypatch.setattr(video_io, "read_frames", refuse)
-    sequence = Sequence("long", FrameSource(long_mp4))
-    data = SegmentDataset([sequence], frames=4, context=1)
+    sequence = FrameSequence("long", FrameSource(long_mp4))
+    data = SegmentDataset([sequence], SequencePlan(TemporalProtocol.window(1), 4))
     items = [data[i] for i in range(len(data))]
     stitched = torch.cat([item["rain"][slice(*_core(item))] for item in items])
     reader = sequence.rain._reader
@@ -78,7 +83,7 @@ def test_a_video_is_decoded_forward_once_never_whole(long_mp4, monkeypatch):
 
 
 def _core(item: dict) -> tuple[int, int]:
-    before, after = item["context"].tolist()
+    before, after = item["context"]
     return before, item["rain"].shape[0] - after
 
 
@@ -92,12 +97,20 @@ def test_reading_behind_the_history_reopens_the_video(long_mp4):
 
 
 def test_chunked_predict_equals_restoring_the_whole_sequence_at_once(tmp_path, long_mp4):
-    """ESTINet carries LSTM state and 5-frame ESTM windows through a chunk: chunk batches must still
-    give exactly what restore_sequence gives for the whole video in one batch."""
+    """ESTINet's 5-frame clips (bidirectional LSTM and one ESTM window each) must not be cut by 6-frame
+    chunk batches: the result is exactly what restore_sequence gives for the whole video in one batch."""
     cli = run(
-        ["predict", "--config", str(CONF / "estinet.yaml"), "--data=video", f"--data.input={long_mp4}",
-         "--model.init_args.chunk_frames=6", "--model.init_args.chunk_overlap=2", "--model.init_args.weights=random",
-         f"--trainer.default_root_dir={tmp_path}", *QUIET]
+        [
+            "predict",
+            "--config",
+            str(CONF / "estinet.yaml"),
+            "--data=video",
+            f"--data.input={long_mp4}",
+            "--model.init_args.chunk_frames=6",
+            "--model.init_args.weights=random",
+            f"--trainer.default_root_dir={tmp_path}",
+            *QUIET,
+        ]
     )
     (restored,) = cli.predictions
     whole = torch.from_numpy(np.stack(list(video_io.iter_video(long_mp4)))).permute(0, 3, 1, 2).float()[None] / 255
@@ -143,8 +156,8 @@ def test_a_run_that_stops_mid_video_leaves_no_output(tmp_path, long_mp4):
 
 
 def test_a_whole_sequence_batch_has_no_context():
-    batch = collate_sequence([{"rain": torch.zeros(3, 3, 4, 4), "name": "a"}])
-    assert batch_context(batch) == (0, 0)
+    batch = collate_sequence([{"rain": torch.zeros(3, 3, 4, 4), "name": "a", "index": torch.arange(3)}])
+    assert batch.context == (0, 0) and batch.frames == 3 and batch.last_segment
 
 
 def test_writing_from_several_processes_is_refused_before_any_frame(tmp_path):
@@ -165,3 +178,30 @@ def test_the_console_reports_a_run_stopped_mid_video_in_one_line(tmp_path, long_
         main(["predict", "--model=identity", "--model.init_args.chunk_frames=4", "--data=video",
               f"--data.input={long_mp4}", f"--output={tmp_path / 'out.mp4'}", "--trainer.limit_predict_batches=2",
               f"--trainer.default_root_dir={tmp_path}", *QUIET])
+
+
+@pytest.mark.parametrize("alias", ["j4rnet", "raintrn"])
+def test_predict_of_a_40_frame_video_writes_the_same_frames_in_chunks_of_4_and_64(tmp_path, alias):
+    """A recurrent model restores a video in one causal pass whatever --model.chunk_frames is."""
+    source = tmp_path / "rain"
+    video_io.write_frames(source, _frames(40, 16, 20, seed=5))
+    written = {}
+    for chunk in (4, 64):
+        output = tmp_path / f"derained{chunk}"
+        run(
+            [
+                "predict",
+                "--config",
+                str(CONF / f"{alias}.yaml"),
+                "--model.init_args.weights=random",
+                "--data=video",
+                f"--data.input={source}",
+                f"--model.chunk_frames={chunk}",
+                f"--output={output}",
+                f"--trainer.default_root_dir={tmp_path}",
+                *QUIET,
+            ]
+        )
+        written[chunk], _ = video_io.read_frames(output)
+    assert written[4].shape == (40, 16, 20, 3)
+    np.testing.assert_array_equal(written[4], written[64])

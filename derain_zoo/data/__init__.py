@@ -12,7 +12,7 @@ from derain_zoo.data.datamodule import (
     VideoDataModule,
     VideoDerainDataModule,
 )
-from derain_zoo.data.datasets import DatasetNotFoundError
+from derain_zoo.data.layouts import DatasetNotFoundError
 
 __all__ = [
     "DatasetNotFoundError",

@@ -1,10 +1,10 @@
 """``VideoDerainDataModule``: one LightningDataModule for every model, with one subclass per layout.
 
 Train and validation loaders yield clips of ``num_frames``; test and predict loaders yield whole
-sequences in order, one model chunk (with its context frames) per batch, so memory does not grow
-with the length of a video. ``input`` overrides what predict
-reads, whatever the subclass, so ``derain-zoo predict --data.input=my.mp4`` works with the
-default data module.
+sequences in order, one chunk of the model's ``SequencePlan`` (handed over by the CLI, ``use_plan``)
+per batch, so memory does not grow with the length of a video. Every loader yields ``VideoBatch``
+(``derain_zoo.data.batch.collate``). ``input`` overrides what predict reads, whatever the subclass, so
+``derain-zoo predict --data.input=my.mp4`` works with the default data module.
 """
 
 from __future__ import annotations
@@ -19,9 +19,15 @@ import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from derain_zoo.data import datasets as ds
+from derain_zoo.data import layouts
+from derain_zoo.data.batch import collate, collate_sequence
+from derain_zoo.data.datasets import ClipDataset, RenderedSequence, SequenceDataset, clip_span
+from derain_zoo.data.holdout import hold_out
+from derain_zoo.data.layouts import DatasetNotFoundError
+from derain_zoo.data.sequence import FrameSequence, check_first_frames
 from derain_zoo.data.synthetic import SyntheticRainClips
 from derain_zoo.data.transforms import ClipAugment
+from derain_zoo.inference import SequencePlan
 
 STAGE_SPLITS = {
     "fit": ("train", "val"),
@@ -110,6 +116,15 @@ class VideoDerainDataModule(LightningDataModule, ABC):
         self.sampler: EpochSampler | None = None
         self.epoch = 0
         self.resume_batches = 0
+        self.plan: SequencePlan | None = None
+
+    def use_plan(self, plan: SequencePlan | None) -> None:
+        """Cut test and predict sequences into the chunks of the model's plan (None: whole sequences).
+
+        The CLI hands the model's plan over before test and predict; the model restores the chunks with
+        the same plan, so the data side never has to know which model it feeds.
+        """
+        self.plan = plan
 
     @abstractmethod
     def build_dataset(self, split: str) -> Dataset:
@@ -127,7 +142,7 @@ class VideoDerainDataModule(LightningDataModule, ABC):
     def _build(self, split: str) -> Dataset:
         """``input`` wins for predict; everything else comes from the subclass."""
         if split == "predict" and self.input is not None:
-            return ds.SequenceDataset(ds.input_sequences(self.input, self.cache), ("rain",))
+            return SequenceDataset(layouts.input_sequences(self.input, self.cache), ("rain",))
         return self.build_dataset(split)
 
     def state_dict(self) -> dict[str, Any]:
@@ -163,34 +178,24 @@ class VideoDerainDataModule(LightningDataModule, ABC):
         self.set_epoch(self.trainer.current_epoch if self.trainer is not None else self.epoch)
         # a mid-epoch resume continues with the clips the interrupted run had not drawn yet
         self.sampler.start, self.resume_batches = self.resume_batches * self.batch_size, 0
-        return self._loader(data, self.batch_size, sampler=self.sampler, drop_last=len(data) >= 2 * self.batch_size)
+        drop_last = len(data) >= 2 * self.batch_size
+        return self._loader(data, self.batch_size, sampler=self.sampler, drop_last=drop_last, collate_fn=collate)
 
     def val_dataloader(self) -> DataLoader:
         """Deterministic clips in a fixed order."""
-        return self._loader(self.dataset("val"), self.batch_size)
+        return self._loader(self.dataset("val"), self.batch_size, collate_fn=collate)
 
     def test_dataloader(self) -> DataLoader:
-        """Whole sequences, in order, one model chunk per batch (see ``inference_view``)."""
-        return self._loader(self.inference_view(self.dataset("test")), 1, collate_fn=ds.collate_sequence)
+        """Whole sequences, in order, one chunk of the plan per batch (see ``use_plan``)."""
+        return self._loader(self.chunked(self.dataset("test")), 1, collate_fn=collate_sequence)
 
     def predict_dataloader(self) -> DataLoader:
         """Like test: ``input`` if given, else the subclass's predict split."""
-        return self._loader(self.inference_view(self.dataset("predict")), 1, collate_fn=ds.collate_sequence)
+        return self._loader(self.chunked(self.dataset("predict")), 1, collate_fn=collate_sequence)
 
-    def inference_view(self, data: Dataset) -> Dataset:
-        """Sequences on disk cut into the attached model's chunks, so memory stays bounded on long videos.
-
-        Each batch holds ``chunk_frames`` frames to restore plus ``chunk_overlap`` context frames on
-        each side: exactly what the model's ``restore_sequence`` would cut the whole sequence into,
-        so the result is the same as restoring it in one batch. Without a model (a loader built
-        outside a Trainer) sequences come whole. Synthetic test sequences are generated in memory
-        at their configured size and always come whole.
-        """
-        model = self.trainer.lightning_module if self.trainer is not None else None
-        frames = getattr(model, "chunk_frames", None)
-        if not isinstance(data, ds.SequenceDataset) or frames is None:
-            return data
-        return data.segments(frames, getattr(model, "chunk_overlap", 0))
+    def chunked(self, data: Dataset) -> Dataset:
+        """Test / predict sequences cut by the handed-over plan; whole sequences without one."""
+        return data.segments(self.plan) if isinstance(data, SequenceDataset) and self.plan is not None else data
 
     def _loader(self, data: Dataset, batch_size: int, **kwargs: Any) -> DataLoader:
         """A DataLoader with this module's workers; workers persist so a frame cache survives epochs."""
@@ -267,51 +272,42 @@ class SyntheticRainDataModule(VideoDerainDataModule):
         if split == "val":
             return SyntheticRainClips("val", self.val_clips, self.num_frames, crop_size=self.crop_size, **common)
         test = SyntheticRainClips("test", self.test_sequences, self.test_frames, crop_size=None, **common)
-        return test if split == "test" else _RainOnly(test)
-
-
-class _RainOnly(Dataset):
-    """Predict view of a paired dataset: only what a user's video would have (rain, name, index)."""
-
-    def __init__(self, data: Dataset) -> None:
-        self.data = data
-
-    def __len__(self) -> int:
-        return len(self.data)  # type: ignore[arg-type]
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        item = self.data[i]
-        return {k: item[k] for k in ("rain", "name", "index", "fps") if k in item}
+        # generated sequences are served like recorded ones: chunk by chunk once a plan is handed over
+        sequences = [RenderedSequence(test, i, self.test_frames) for i in range(self.test_sequences)]
+        return SequenceDataset(sequences, None if split == "test" else ("rain",))
 
 
 class SequenceDataModule(VideoDerainDataModule):
     """Base of the on-disk layouts: a subclass lists each split's sequences, this class serves them."""
 
     @abstractmethod
-    def sequences(self, split: str) -> list[ds.Sequence]:
+    def sequences(self, split: str) -> list[FrameSequence]:
         """The sequences of ``train``, ``val``, ``test`` or ``predict``."""
 
     def build_dataset(self, split: str) -> Dataset:
         """Clips for train/val (checked against crop_size at setup), whole sequences for test/predict."""
         sequences = self.sequences(split)
         if split in ("train", "val"):
-            ds.check_first_frames(sequences, self.crop_size)
+            check_first_frames(sequences, self.crop_size)
             augment = self.augment() if split == "train" else None
-            return ds.ClipDataset(sequences, self.num_frames, self.frame_stride, self.crop_size, augment, self.seed)
-        return ds.SequenceDataset(sequences, ("rain",) if split == "predict" else ("rain", "clean"))
+            return ClipDataset(sequences, self.num_frames, self.frame_stride, self.crop_size, augment, self.seed)
+        return SequenceDataset(sequences, ("rain",) if split == "predict" else ("rain", "clean"))
 
     def require_root(self, layout: str) -> Path:
         """The root as a Path, or the DatasetNotFoundError that says what to pass."""
         if self.root is None or not Path(self.root).is_dir():
-            raise ds.DatasetNotFoundError(self.root, layout, f"Pass --data.root=<folder> ({self.alias}).")
+            raise DatasetNotFoundError(self.root, layout, f"Pass --data.root=<folder> ({self.alias}).")
         return Path(self.root)
 
-    def held_out(self, train: list[ds.Sequence], split: str) -> list[ds.Sequence]:
+    def held_out(self, train: list[FrameSequence], split: str) -> list[FrameSequence]:
         """Train minus, or the validation part of, a seeded ``val_fraction`` hold-out."""
-        kept, held = ds.hold_out(train, self.val_fraction, self.seed, ds.clip_span(self.num_frames, self.frame_stride))
+        span = clip_span(self.num_frames, self.frame_stride)
+        kept, held = hold_out(train, self.val_fraction, self.seed, span)
         return kept if split == "train" else held
 
-    def split_folders(self, split: str, read: Callable[[Path], list[ds.Sequence]], layout: str) -> list[ds.Sequence]:
+    def split_folders(
+        self, split: str, read: Callable[[Path], list[FrameSequence]], layout: str
+    ) -> list[FrameSequence]:
         """Use ``<root>/{train,val,test}`` where present; a missing val is held out of train.
 
         Test (and predict) read ``<root>/test``, or, when the root has no split folders at all, every
@@ -325,7 +321,7 @@ class SequenceDataModule(VideoDerainDataModule):
         if split == "test":
             splits = [name for name in ("train", "val") if (root / name).is_dir()]
             if splits:
-                raise ds.DatasetNotFoundError(
+                raise DatasetNotFoundError(
                     root,
                     f"<root>/test/ beside {' and '.join(f'{name}/' for name in splits)}",
                     f"Add the sequences to score under {root / 'test'}, or pass --data.root=<the folder to score>; "
@@ -338,32 +334,49 @@ class SequenceDataModule(VideoDerainDataModule):
         return self.held_out(read(pool), "train" if split == "train" else "val")
 
 
-class NTURainDataModule(SequenceDataModule):
+class PublishedSplitsDataModule(SequenceDataModule):
+    """A dataset with published train and test splits (``layout``, read by ``read_split``); val is held out of train."""
+
+    layout: ClassVar[str] = ""
+
+    @abstractmethod
+    def read_split(self, root: Path, split: str) -> list[FrameSequence]:
+        """The sequences of a published split (``train``, ``test``, or another the dataset has)."""
+
+    def test_split(self, root: Path, split: str) -> str:
+        """The published split that ``test`` or ``predict`` reads."""
+        return "test"
+
+    def sequences(self, split: str) -> list[FrameSequence]:
+        """Train and val from the published training split, test and predict from ``test_split``."""
+        root = self.require_root(self.layout)
+        if split in ("train", "val"):
+            return self.held_out(self.read_split(root, "train"), split)
+        return self.read_split(root, self.test_split(root, split))
+
+
+class NTURainDataModule(PublishedSplitsDataModule):
     """NTURain (Chen et al., CVPR 2018): published train/test; val held out of train; predict = real rain."""
 
     alias: ClassVar[str] = "nturain"
+    layout: ClassVar[str] = layouts.NTURAIN_LAYOUT
 
-    def sequences(self, split: str) -> list[ds.Sequence]:
-        """Train/val from the synthetic training set, test from the synthetic test set."""
-        root = self.require_root(ds.NTURAIN_LAYOUT)
-        if split in ("train", "val"):
-            return self.held_out(ds.nturain_sequences(root, "train", self.cache), split)
-        if split == "predict" and (root / ds.NTURAIN_SPLITS["real"]).is_dir():
-            return ds.nturain_sequences(root, "real", self.cache)
-        return ds.nturain_sequences(root, "test", self.cache)
+    def read_split(self, root: Path, split: str) -> list[FrameSequence]:
+        return layouts.nturain_sequences(root, split, self.cache)
+
+    def test_split(self, root: Path, split: str) -> str:
+        """Predict derains the real rainy videos when the root has them."""
+        return "real" if split == "predict" and (root / layouts.NTURAIN_SPLITS["real"]).is_dir() else "test"
 
 
-class RainSynLight25DataModule(SequenceDataModule):
-    """RainSynLight25 (Liu et al., J4R-Net): published train/test; val held out of train."""
+class RainSynLight25DataModule(PublishedSplitsDataModule):
+    """RainSynLight25 (Liu et al., J4R-Net): ``input`` rainy frames, ``processed`` ground truth; val held out."""
 
     alias: ClassVar[str] = "rainsyn_light25"
+    layout: ClassVar[str] = layouts.RAINSYN25_LAYOUT
 
-    def sequences(self, split: str) -> list[ds.Sequence]:
-        """``input`` rainy frames paired with ``processed`` ground truth."""
-        root = self.require_root(ds.RAINSYN25_LAYOUT)
-        if split in ("train", "val"):
-            return self.held_out(ds.rainsyn25_sequences(root, "train", self.cache), split)
-        return ds.rainsyn25_sequences(root, "test", self.cache)
+    def read_split(self, root: Path, split: str) -> list[FrameSequence]:
+        return layouts.rainsyn25_sequences(root, split, self.cache)
 
 
 class RainSynComplex25DataModule(RainSynLight25DataModule):
@@ -372,17 +385,14 @@ class RainSynComplex25DataModule(RainSynLight25DataModule):
     alias: ClassVar[str] = "rainsyn_complex25"
 
 
-class RainSynAll100DataModule(SequenceDataModule):
-    """RainSynAll100 (Yang et al., TPAMI): rain, GT and the Haze / Trans / Alpha layers."""
+class RainSynAll100DataModule(PublishedSplitsDataModule):
+    """RainSynAll100 (Yang et al., TPAMI): rain, GT and the Haze / Trans / Alpha layers; val held out."""
 
     alias: ClassVar[str] = "rainsynall100"
+    layout: ClassVar[str] = layouts.RAINSYNALL100_LAYOUT
 
-    def sequences(self, split: str) -> list[ds.Sequence]:
-        """Published train/test; val held out of train."""
-        root = self.require_root(ds.RAINSYNALL100_LAYOUT)
-        if split in ("train", "val"):
-            return self.held_out(ds.rainsynall100_sequences(root, "train", self.cache), split)
-        return ds.rainsynall100_sequences(root, "test", self.cache)
+    def read_split(self, root: Path, split: str) -> list[FrameSequence]:
+        return layouts.rainsynall100_sequences(root, split, self.cache)
 
 
 class FolderDataModule(SequenceDataModule):
@@ -394,9 +404,11 @@ class FolderDataModule(SequenceDataModule):
 
     alias: ClassVar[str] = "folder"
 
-    def sequences(self, split: str) -> list[ds.Sequence]:
+    def sequences(self, split: str) -> list[FrameSequence]:
         """The split's own folder when the root has one, else the hold-out of the pool."""
-        return self.split_folders(split, lambda folder: ds.folder_sequences(folder, self.cache), ds.FOLDER_LAYOUT)
+        return self.split_folders(
+            split, lambda folder: layouts.folder_sequences(folder, self.cache), layouts.FOLDER_LAYOUT
+        )
 
 
 class VideoDataModule(SequenceDataModule):
@@ -405,7 +417,7 @@ class VideoDataModule(SequenceDataModule):
 
     alias: ClassVar[str] = "video"
 
-    def sequences(self, split: str) -> list[ds.Sequence]:
+    def sequences(self, split: str) -> list[FrameSequence]:
         """The one rainy sequence; training needs ground truth, so train/val are refused."""
         if split in ("train", "val"):
             raise ValueError(
@@ -413,8 +425,8 @@ class VideoDataModule(SequenceDataModule):
             )
         path = self.input or self.root
         if path is None:
-            raise ds.DatasetNotFoundError(None, ds.INPUT_LAYOUT, "Pass --data.input=<video or folder>.")
-        return ds.input_sequences(path, self.cache)
+            raise DatasetNotFoundError(None, layouts.INPUT_LAYOUT, "Pass --data.input=<video or folder>.")
+        return layouts.input_sequences(path, self.cache)
 
 
 class ImageDataModule(SequenceDataModule):
@@ -441,10 +453,22 @@ class ImageDataModule(SequenceDataModule):
         # no num_frames / reverse / frame_stride: they mean nothing for still images, and leaving them
         # out of the signature lets the CLI drop values carried over from the default video module
         super().__init__(
-            root=root, num_frames=1, crop_size=crop_size, batch_size=batch_size, num_workers=num_workers,
-            hflip=hflip, vflip=vflip, reverse=False, cache=cache, val_fraction=val_fraction, seed=seed, input=input,
+            root=root,
+            num_frames=1,
+            crop_size=crop_size,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            hflip=hflip,
+            vflip=vflip,
+            reverse=False,
+            cache=cache,
+            val_fraction=val_fraction,
+            seed=seed,
+            input=input,
         )
 
-    def sequences(self, split: str) -> list[ds.Sequence]:
+    def sequences(self, split: str) -> list[FrameSequence]:
         """Train/val/test folders when present, else a seeded hold-out of the images under root."""
-        return self.split_folders(split, lambda folder: ds.image_sequences(folder, self.cache), ds.IMAGE_LAYOUT)
+        return self.split_folders(
+            split, lambda folder: layouts.image_sequences(folder, self.cache), layouts.IMAGE_LAYOUT
+        )

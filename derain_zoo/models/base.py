@@ -23,11 +23,11 @@ from derain_zoo.inference import (
     SequenceRestorer,
     TemporalProtocol,
     TilePlan,
-    batch_position,
     restore_whole,
 )
 
 if TYPE_CHECKING:
+    from derain_zoo.data.batch import VideoBatch
     from typing_extensions import Self  # typing.Self needs Python 3.11
 
 
@@ -206,15 +206,15 @@ class DerainModule(L.LightningModule):
             torch.set_rng_state(checkpoint["derain_zoo_rng"])
 
     # ------------------------------------------------------------------ shared eval steps
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Tensor]:
+    def validation_step(self, batch: VideoBatch, batch_idx: int) -> dict[str, Tensor]:
         """Restore the validation clip in one pass; the Evaluator scores it."""
-        return {"output": self(batch["rain"]).clamp(0, 1)}
+        return {"output": self(batch.rain).clamp(0, 1)}
 
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Tensor]:
+    def test_step(self, batch: VideoBatch, batch_idx: int) -> dict[str, Tensor]:
         """Restore a test sequence (or its next chunk) under the model's protocol; the Evaluator scores it."""
         return {"output": self.restore_batch(batch)}
 
-    def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> Tensor:
+    def predict_step(self, batch: VideoBatch, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
         """Restore a sequence (or its next chunk) for the user."""
         return self.restore_batch(batch)
 
@@ -249,11 +249,11 @@ class DerainModule(L.LightningModule):
         (None: a video's start) -> (restored frames, the state after them). The network's ``stream``."""
         return self.network.stream(rain, state, context)
 
-    def restore_batch(self, batch: dict[str, Any]) -> Tensor:
+    def restore_batch(self, batch: VideoBatch) -> Tensor:
         """The frames of a test / predict batch, continuing the sequence the previous batch belonged to."""
         if getattr(self, "_restorer", None) is None:
             self._restorer = SequenceRestorer(self)
-        return self._restorer.restore(*batch_position(batch))
+        return self._restorer.restore(batch.rain, batch.start, batch.context, batch.frames, batch.name[0])
 
     def on_test_start(self) -> None:
         """Every test run starts every sequence from a zero state."""
