@@ -268,7 +268,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Benchmark the chosen models, print the table and write the requested files."""
-    from derain_zoo.registry import UnknownNameError, model_registry, resolve
+    from derain_zoo.registry import UnknownNameError, model_alias, model_registry, resolve
 
     registry = model_registry()
     if args.all:
@@ -278,7 +278,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             resolve(args.model, registry, "model")
         except UnknownNameError as error:
             raise SystemExit(f"derain-zoo: error: {error}") from None
-        aliases = [next(a for a, c in registry.items() if args.model.lower() in (a, c.__name__.lower()))]
+        aliases = [model_alias(args.model)]
     explicit = json.loads(args.init_args)
     bench = _benchmark_alias if args.in_process else _in_subprocess
     rows = []

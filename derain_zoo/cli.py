@@ -18,7 +18,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 import derain_zoo
-from derain_zoo.registry import UnknownNameError, class_path, data_registry, model_registry, resolve
+from derain_zoo.registry import UnknownNameError, class_path, data_registry, model_alias, model_registry, resolve
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 TOOLS = ("benchmark", "synthesize", "weights")
@@ -66,14 +66,6 @@ class OneLineErrorParser(LightningArgumentParser):
         raise SystemExit(f"derain-zoo: error: {text} (see '{self.prog} --help')")
 
 
-def _alias_of(class_path_: str | None) -> str | None:
-    """The zoo alias of a model class path (None when it is not a registered model)."""
-    for alias, cls in model_registry().items():
-        if class_path_ in (class_path(cls), f"{cls.__module__}.{cls.__name__}"):
-            return alias
-    return None
-
-
 def check_checkpoint(path: str | None, expected: str | None) -> None:
     """Refuse a missing checkpoint or one saved by another model, before Lightning loads it."""
     if path is None or path in ("last", "best", "hpc", "registry"):
@@ -95,7 +87,7 @@ def _model_class(config: Any) -> type | None:
     """The zoo model class a sub-command's config names (None for a class from outside the zoo)."""
     model = config.get("model")
     requested = model.get("class_path") if model is not None and hasattr(model, "get") else None
-    return model_registry().get(_alias_of(requested) or "")
+    return model_registry().get(model_alias(requested) or "")
 
 
 def _typed_model_args(argv: Sequence[str]) -> set[str]:
@@ -273,9 +265,8 @@ class DerainCLI(LightningCLI):
         subcommand = self.config.get("subcommand")
         if subcommand:
             config = self.config[subcommand]
-            model = config.get("model")
-            requested = model.get("class_path") if model is not None and hasattr(model, "get") else None
-            check_checkpoint(config.get("ckpt_path"), _alias_of(requested))
+            model_class = _model_class(config)
+            check_checkpoint(config.get("ckpt_path"), model_class.alias if model_class else None)
             chosen = user_model_args(config, self.argv)
         super()._parse_ckpt_path()
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None

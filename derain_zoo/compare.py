@@ -23,7 +23,7 @@ from torch import Tensor
 
 from derain_zoo.metrics import Evaluator, PairedScores
 from derain_zoo.metrics.paired import COLUMNS as METRICS
-from derain_zoo.registry import class_path, model_registry
+from derain_zoo.registry import class_path, model_alias, model_registry
 from derain_zoo.table import Column, format_table
 
 COST = ("params_m", "gflops_per_frame", "latency_ms_per_frame", "fps")
@@ -78,11 +78,7 @@ def run_alias(metrics_file: Path) -> str | None:
         if config.is_file():
             model = (yaml.safe_load(config.read_text()) or {}).get("model") or {}
             path = model.get("class_path", "") if isinstance(model, dict) else ""
-            by_path = {class_path(cls): alias for alias, cls in model_registry().items()}
-            return by_path.get(path) or next(
-                (a for a, c in model_registry().items() if path.endswith(c.__name__)),
-                None,
-            )
+            return model_alias(path)
     return None
 
 

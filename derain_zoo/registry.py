@@ -43,6 +43,18 @@ def class_path(cls: type) -> str:
     return f"{package}.{cls.__name__}" if getattr(module, cls.__name__, None) is cls else f"{cls.__module__}.{cls.__name__}"
 
 
+def model_alias(name: str | None) -> str | None:
+    """The alias of the zoo model ``name`` denotes: an alias or class name (any case), or a class path
+    (the public one or the defining module's); None for anything else, e.g. a class from outside the zoo."""
+    if not name:
+        return None
+    for alias, cls in model_registry().items():
+        names = (alias, cls.__name__.lower(), class_path(cls).lower(), f"{cls.__module__}.{cls.__name__}".lower())
+        if name.lower() in names:
+            return alias
+    return None
+
+
 def resolve(value: str, registry: dict[str, type], kind: str) -> str:
     """Turn an alias or class name into a class path; pass paths, files and JSON through unchanged."""
     if "." in value or value.startswith("{") or os.path.exists(value):
