@@ -19,13 +19,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from derain_zoo.frames import to_uint
+
 
 def strip(rain: Tensor, restored: Tensor, clean: Tensor | None, frame: int | None = None) -> np.ndarray:
     """One uint8 H*B x 3W x 3 image: a row per clip, columns rain | derained | clean, of one frame."""
     t = rain.shape[1] // 2 if frame is None else frame
     columns = [rain[:, t], restored[:, t]] + ([clean[:, t]] if clean is not None else [])
     grid = torch.cat([torch.cat(list(column), dim=-2) for column in columns], dim=-1)  # C, B*H, k*W
-    return (grid.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    return to_uint(grid)
 
 
 def log_image(logger: Any, key: str, image: np.ndarray, step: int) -> bool:

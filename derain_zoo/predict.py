@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from derain_zoo.data import video_io
 from derain_zoo.data.batch import VideoBatch
 from derain_zoo.data.sequence import FrameSequence
+from derain_zoo.frames import to_uint
 
 
 class OutputExistsError(FileExistsError):
@@ -49,7 +50,7 @@ class TerminatedError(IncompleteOutputError):
 def to_uint8_frames(video: Tensor) -> Iterator[np.ndarray]:
     """T,C,H,W floats in [0, 1] -> H,W,3 uint8 RGB frames, one at a time to keep memory flat."""
     for frame in video:
-        yield ((frame.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy())
+        yield to_uint(frame)
 
 
 def side_by_side(rain: Iterable[np.ndarray], restored: Iterable[np.ndarray]) -> Iterator[np.ndarray]:

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from derain_zoo.frames import to_uint
+
 DATA_VERSION = "synthetic-v2"
 CONTENTS = ("photos", "dead_leaves", "mixed")
 STEM_SHARE = 0.2  # leaves drawn as thin bars (see leaf_shapes)
@@ -135,7 +137,7 @@ def defocus(frames: Tensor, rng: np.random.Generator, probability: float = 0.3) 
 def jpeg(frames: Tensor, quality: int) -> Tensor:
     """Each T,3,H,W frame coded as a JPEG of the given quality and decoded (uint8 round trip)."""
     coded = []
-    for frame in (frames.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy():
+    for frame in to_uint(frames):
         ok, buffer = cv2.imencode(".jpg", frame[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
         if not ok:
             raise RuntimeError("OpenCV could not JPEG-encode a synthetic frame")

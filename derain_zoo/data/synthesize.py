@@ -23,6 +23,7 @@ import torch
 
 from derain_zoo.data import video_io
 from derain_zoo.data.rain import LAYER_KEYS, RAIN_KINDS, sample_rain
+from derain_zoo.frames import to_uint
 
 CHOICES = (*RAIN_KINDS, "mixed")
 CHUNK = 8
@@ -110,8 +111,7 @@ def _synthesize_one(path: Path, out: Path, name: str, kind: str, generator: torc
 
 def _to_uint(frames: torch.Tensor, dtype: type) -> list[np.ndarray]:
     """T,C,H,W floats in [0, 1] to rounded H,W,C (or H,W for one channel) integer images."""
-    peak = np.iinfo(dtype).max
-    array = (frames.clamp(0, 1) * peak).round().permute(0, 2, 3, 1).numpy().astype(dtype)
+    array = to_uint(frames, dtype)
     return [a[:, :, 0] if a.shape[2] == 1 else a for a in array]
 
 
