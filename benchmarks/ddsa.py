@@ -13,26 +13,9 @@ import argparse
 import json
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
-from derain_zoo.benchmark import add_protocol_arguments, measure
+from derain_zoo.benchmark import add_protocol_arguments, component_gflops, measure
 from derain_zoo.models.ddsa import DDSA
-
-
-def component_gflops(model: DDSA, clip: torch.Tensor) -> dict[str, float]:
-    """GFLOPs per frame of each top-level part of the U-net (ModuleLists expanded per level)."""
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(clip)
-    frames = clip.shape[0] * clip.shape[1]
-    counts = counter.get_flop_counts()
-    split = {}
-    for name, child in model.network.named_children():
-        names = [f"{name}.{i}" for i in range(len(child))] if isinstance(child, torch.nn.ModuleList) else [name]
-        for part in names:
-            flops = sum(counts.get(f"DDSA.network.{part}", {}).values())
-            if flops:
-                split[part] = flops / frames / 1e9
-    return split
 
 
 def main() -> None:
@@ -45,7 +28,8 @@ def main() -> None:
     model = DDSA(**json.loads(args.init_args)).eval()
     shape = (1, args.frames, 3, args.size, args.size)
     figures = measure(model, shape, threads=args.threads, repeats=args.repeats, warmup=args.warmup)
-    figures["gflops_per_frame_by_component"] = component_gflops(model, torch.rand(1, 1, 3, args.size, args.size))
+    split = component_gflops(model, torch.rand(1, 1, 3, args.size, args.size), within="network")
+    figures["gflops_per_frame_by_component"] = {part: gflops for part, gflops in split.items() if gflops}
     print(json.dumps({"model": "ddsa", "input": list(shape), **figures}, indent=2))
 
 

@@ -12,22 +12,9 @@ import argparse
 import json
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
-from derain_zoo.benchmark import add_protocol_arguments, measure
+from derain_zoo.benchmark import add_protocol_arguments, component_gflops, measure
 from derain_zoo.models.estinet import ESTINetNetwork
-
-
-def component_gflops(network: ESTINetNetwork, clip: torch.Tensor) -> dict[str, float]:
-    """GFLOPs per output frame of SICM, the temporal module (STIM) and ESTM."""
-    frames = clip.shape[0] * clip.shape[1]
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        network(clip)
-    per_module = counter.get_flop_counts()
-    return {
-        name: sum(per_module.get(f"ESTINetNetwork.{name}", {}).values()) / frames / 1e9
-        for name in ("sicm", "temporal", "estm")
-    }
 
 
 def main() -> None:
@@ -35,26 +22,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     add_protocol_arguments(parser, repeats=3)
     parser.add_argument("--estm-stride", type=int, default=5)
-    parser.add_argument(
-        "--stage", type=int, default=2, choices=[1, 2], help="1 = SICM + STIM only"
-    )
+    parser.add_argument("--stage", type=int, default=2, choices=[1, 2], help="1 = SICM + STIM only")
     args = parser.parse_args()
     torch.manual_seed(0)
-    network = ESTINetNetwork(
-        use_estm=args.stage == 2, estm_stride=args.estm_stride
-    ).eval()
+    network = ESTINetNetwork(use_estm=args.stage == 2, estm_stride=args.estm_stride).eval()
     shape = (1, args.frames, 3, args.size, args.size)
-    figures = measure(
-        network, shape, threads=args.threads, repeats=args.repeats, warmup=args.warmup
-    )
+    figures = measure(network, shape, threads=args.threads, repeats=args.repeats, warmup=args.warmup)
     split = component_gflops(network, torch.rand(*shape))
     figures["gflops_per_frame_by_module"] = split
     # a sliding window runs the whole 5-frame network for every output frame: SICM and STIM on 5
     # frames and one ESTM window (= stride x ESTM's per-frame share here)
     sicm_stim = split["sicm"] + split["temporal"]
-    figures["sliding_window_gflops_per_frame"] = (
-        5 * sicm_stim + args.estm_stride * split["estm"]
-    )
+    figures["sliding_window_gflops_per_frame"] = 5 * sicm_stim + args.estm_stride * split.get("estm", 0.0)
     print(json.dumps(figures, indent=2))
 
 

@@ -11,28 +11,9 @@ import argparse
 import json
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
-from derain_zoo.benchmark import add_protocol_arguments, measure
+from derain_zoo.benchmark import add_protocol_arguments, component_gflops, measure
 from derain_zoo.models.j4rnet import J4RNetwork
-
-
-def component_gflops(network: J4RNetwork, clip: torch.Tensor) -> dict[str, float]:
-    """GFLOPs per output frame of each top-level component (head, extractor, ..., fusion)."""
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        network(clip)
-    frames = clip.shape[0] * clip.shape[1]
-    per_module = counter.get_flop_counts()
-    # sum leaf modules: D-Net and the GRU are called through project/step, not their own forward
-    leaves = [name for name, module in network.named_modules() if name and not list(module.children())]
-    return {
-        child: sum(
-            sum(per_module.get(f"J4RNetwork.{leaf}", {}).values()) for leaf in leaves if leaf.startswith(f"{child}.")
-        )
-        / frames
-        / 1e9
-        for child, _ in network.named_children()
-    }
 
 
 def main() -> None:

@@ -18,9 +18,8 @@ import time
 from typing import Any
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
-from derain_zoo.benchmark import add_protocol_arguments, measure
+from derain_zoo.benchmark import add_protocol_arguments, component_gflops, count_flops, measure
 from derain_zoo.models.raintrn import RainTRN, RainTRNNet
 
 
@@ -29,12 +28,8 @@ def meta_gflops(shape: tuple[int, ...], **net_args: Any) -> dict[str, float]:
     with torch.device("meta"):
         network = RainTRNNet(**net_args).eval()
         clip = torch.empty(*shape)
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        network(clip)
     frames = shape[0] * shape[1]
-    per_module = counter.get_flop_counts()
-    split = {name: sum(per_module.get(f"RainTRNNet.{name}", {}).values()) / frames / 1e9 for name, _ in network.named_children()}
-    return {"total": counter.get_total_flops() / frames / 1e9, **split}
+    return {"total": count_flops(network, clip) / frames / 1e9, **component_gflops(network, clip)}
 
 
 def restore_hd(frames: int, threads: int) -> dict[str, Any]:
