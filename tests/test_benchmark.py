@@ -6,11 +6,13 @@ import json
 import math
 from pathlib import Path
 
+import cv2
 import pytest
 import torch
+import yaml
 from torch import Tensor, nn
 
-from derain_zoo.benchmark import FIELDS, count_flops, measure
+from derain_zoo.benchmark import FIELDS, count_flops, measure, measure_restore
 from derain_zoo.cli import main
 from derain_zoo.registry import model_registry
 
@@ -31,6 +33,11 @@ TINY = [
     "--matmul-size",
     "256",
 ]
+
+
+def _conf(alias: str) -> dict:
+    """The tiny constructor arguments of tests/conf/<alias>.yaml."""
+    return yaml.safe_load((CONF / f"{alias}.yaml").read_text())["model"].get("init_args", {})
 
 
 class OneConv(nn.Module):
@@ -118,3 +125,67 @@ def test_benchmark_one_model_in_its_own_process(tmp_path, capsys):
 def test_benchmark_rejects_an_unknown_model():
     with pytest.raises(SystemExit, match="valid model names"):
         main(["benchmark", "--model", "nosuchnet"])
+
+
+@pytest.mark.parametrize(
+    ("argument", "value", "message"),
+    [
+        ("--size", "0", "height and width must be at least 1"),
+        ("--size", "480x0", "height and width must be at least 1"),
+        ("--size", "480x640x3", "expected HxW"),
+        ("--frames", "-1", "must be at least 1"),
+        ("--repeats", "0", "must be at least 1"),
+        ("--matmul-size", "0", "must be at least 1"),
+        ("--init-args", "[1]", "expected a JSON object"),
+        ("--init-args", "{window: 3}", "not valid JSON"),
+    ],
+)
+def test_benchmark_refuses_a_bad_argument_in_one_line_naming_it(argument, value, message):
+    with pytest.raises(SystemExit) as refused:
+        main(["benchmark", "--model", "identity", argument, value])
+    error = str(refused.value)
+    assert f"argument {argument}" in error and message in error and "\n" not in error
+
+
+def test_benchmark_refuses_a_missing_configs_folder(tmp_path):
+    with pytest.raises(SystemExit, match="argument --configs: no such folder"):
+        main(["benchmark", "--model", "identity", "--configs", str(tmp_path / "nowhere")])
+
+
+def test_restore_path_times_restore_sequence_at_a_non_square_size(tmp_path):
+    out = tmp_path / "restore.json"
+    main(
+        ["benchmark", "--all", "--configs", str(CONF), "--in-process", "--path", "restore", "--size", "24x40"]
+        + ["--frames", "3", "--repeats", "1", "--warmup", "0", "--threads", "1", "--json", str(out)]
+    )
+    rows = json.loads(out.read_text())
+    assert [row["model"] for row in rows] == list(model_registry())
+    for row in rows:
+        assert row["size"] == "24x40" and row["frames"] == 3
+        assert row["latency_ms_per_frame"] > 0 and row["bare_ms_per_mpixel"] > 0
+        assert row["ratio_to_bare"] == pytest.approx(row["ms_per_mpixel"] / row["bare_ms_per_mpixel"])
+        assert "restore_sequence on 1x3x3x24x40" in row["protocol"]
+
+
+def test_restore_path_counts_what_the_tiles_recompute():
+    # 8-pixel tiles, each run with 4 pixels of context on every side, recompute that context: the restore
+    # path's arithmetic per frame is then well above one whole-frame pass
+    ddsa, shape, bare = model_registry()["ddsa"], (1, 2, 3, 24, 24), (1, 1, 3, 16, 16)
+    whole = measure_restore(ddsa(**_conf("ddsa"), tile_size=None), shape, threads=1, bare_shape=bare)
+    tiled = measure_restore(ddsa(**_conf("ddsa"), tile_size=8, tile_overlap=4), shape, threads=1, bare_shape=bare)
+    assert tiled["gflops_per_frame"] > 1.5 * whole["gflops_per_frame"] > 0
+
+
+def test_metrics_row_times_the_evaluator_against_basicsr_on_real_frames(nturain_sample, tmp_path):
+    # two real a1 pairs cut to 96x192 (two NIQE blocks) keep the test quick; the values must be the reference's
+    for kind in ("Rain", "GT"):
+        (tmp_path / f"a1_{kind}").mkdir()
+        for name in ("00001.jpg", "00002.jpg"):
+            image = cv2.imread(str(nturain_sample / "Dataset_Testing_Synthetic" / f"a1_{kind}" / name))
+            cv2.imwrite(str(tmp_path / f"a1_{kind}" / name.replace(".jpg", ".png")), image[100:196, 200:392])
+    out = tmp_path / "metrics.json"
+    main(["benchmark", "--metrics", "--metrics-data", str(tmp_path), "--repeats", "1", "--json", str(out)])
+    (row,) = json.loads(out.read_text())
+    assert row["frames"] == 2 and row["size"] == "96x192"
+    assert row["zoo_ms_per_frame"] > 0 and row["reference_ms_per_frame"] > 0 and row["niqe_brisque_ms_per_frame"] > 0
+    assert row["max_abs_difference"] < 1e-6

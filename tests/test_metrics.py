@@ -10,7 +10,9 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from derain_zoo.metrics import average, calculate_psnr, calculate_ssim, frame_scores
+from derain_zoo.benchmark import basicsr_scores
+from derain_zoo.metrics import PairedScores, average, calculate_psnr, calculate_ssim, frame_scores
+from derain_zoo.metrics.evaluator import format_scores, merge
 from derain_zoo.metrics.paired import COLUMNS
 
 
@@ -100,3 +102,40 @@ def test_sequences_are_averaged_with_equal_weight():
     assert [r["name"] for r in rows] == ["long", "short"]
     assert mean["psnr"] == pytest.approx(25.0)
     assert mean["frames"] == 11
+
+
+def test_frame_scores_equal_basicsr_formulation_to_1e_6_on_real_frames(a1_pairs):
+    rain = torch.stack([_to_tensor(r) for r, _ in a1_pairs[:2]])
+    clean = torch.stack([_to_tensor(c) for _, c in a1_pairs[:2]])
+    scores = frame_scores(rain, clean)
+    ours = torch.stack([scores[k] for k in COLUMNS], dim=1).numpy()
+    reference = np.stack([basicsr_scores(r, c) for r, c in a1_pairs[:2]])
+    assert np.abs(ours - reference).max() < 1e-6
+
+
+def test_sequence_scores_count_a_repeated_frame_once_and_weigh_sequences_equally():
+    torch.manual_seed(0)
+    clean = torch.rand(1, 4, 3, 16, 16)
+    rain = (clean + 0.1 * torch.randn_like(clean)).clamp(0, 1)
+    metric = PairedScores()
+    metric.update(rain[:, :3], clean[:, :3], ["long"], torch.arange(3)[None])
+    metric.update(rain[:, 2:], clean[:, 2:], ["long"], torch.arange(2, 4)[None])  # frame 2 again (overlap)
+    metric.update(rain[:, :1], clean[:, :1], ["short"], torch.zeros(1, 1, dtype=torch.int64))
+    rows, mean = metric.summary()
+    per_frame = frame_scores(rain[0], clean[0])["psnr_y"]
+    assert [(row["name"], row["frames"]) for row in rows] == [("long", 4), ("short", 1)]
+    assert rows[0]["psnr_y"] == pytest.approx(per_frame.mean().item(), abs=1e-12)
+    assert mean["psnr_y"] == pytest.approx((per_frame.mean().item() + per_frame[0].item()) / 2, abs=1e-12)
+    assert metric.compute()["psnr_y"].item() == pytest.approx(mean["psnr_y"], abs=1e-12)
+
+
+def test_test_table_shows_only_the_metrics_that_were_computed():
+    row = {"name": "a1", "frames": 2, "psnr": 30.0, "ssim": 0.9, "psnr_y": 31.0, "ssim_y": 0.91}
+    header = format_scores(*merge(([row], {**row, "name": "mean"}))).splitlines()[0]
+    assert "PSNR-Y" in header and "NIQE" not in header and "BRISQUE" not in header
+    real = (
+        [{"name": "ra1", "frames": 2, "niqe": 3.2, "brisque": 25.0}],
+        {"name": "mean", "niqe": 3.2, "brisque": 25.0},
+    )
+    header = format_scores(*merge(real)).splitlines()[0]
+    assert "NIQE" in header and "BRISQUE" in header and "PSNR" not in header and "SSIM" not in header
