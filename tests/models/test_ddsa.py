@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,13 +22,9 @@ TINY = {"dim": 6, "num_blocks": [1, 1, 1], "heads": [1, 1, 2]}
 
 
 @pytest.fixture(autouse=True)
-def _seed_and_one_thread() -> Iterator[None]:
-    """Seeded, and one thread: tiny convs on 2 shared cores run ~50x slower with two threads."""
+def _seed() -> None:
+    """Every test starts from seed 0 (tests/conftest.py already runs torch on one thread)."""
     torch.manual_seed(0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("size", [(17, 23), (5, 7), (16, 32)])

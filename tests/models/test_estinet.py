@@ -4,7 +4,6 @@ per-frame SICM cost, the two-stage schedule, every Table 3 config, and that it l
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,13 +34,9 @@ TINY = {
 
 
 @pytest.fixture(autouse=True)
-def one_thread_and_seed() -> Iterator[None]:
-    """Tiny convs on a shared machine run fastest single-threaded; every test starts from seed 0."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _seed() -> None:
+    """Every test starts from seed 0 (tests/conftest.py already runs torch on one thread)."""
     torch.manual_seed(0)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize(("frames", "height", "width"), [(5, 32, 32), (7, 37, 45), (1, 20, 20), (3, 33, 17)])

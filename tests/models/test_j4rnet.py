@@ -14,15 +14,6 @@ from derain_zoo.models.j4rnet import DetectionGuidedGRUCell, J4RNet, J4RNetwork
 from derain_zoo.models.j4rnet.module import high_pass
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny convs run far faster on one thread than two contended ones on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 TINY = {
     "channels": 8,
     "extractor_blocks": 1,

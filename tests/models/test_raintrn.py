@@ -23,15 +23,6 @@ TINY_NET = {"channels": 16, "base_channels": 8, "num_res_blocks": 1, "num_transf
 TINY = dict(TINY_NET, disc_channels=4, disc_layers=3)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny convs run faster on one thread than on two contended ones (the machine is shared)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def rain_clip(seed: int = 0, clips: int = 2, frames: int = 3, size: int = 16) -> dict[str, torch.Tensor]:
     """Smooth clean clips plus bright sparse streaks: a learnable y = x + r pair."""
     generator = torch.Generator().manual_seed(seed)

@@ -27,15 +27,6 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 TINY = {"nf": 4, "blocks": 1, "discriminator_widths": (4, 8)}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors run ~10x faster on one thread than on two contended ones (the CI box is shared)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def accumulation_batch(seed: int = 0, clips: int = 2, frames: int = 3, size: int = 16) -> dict[str, torch.Tensor]:
     """Clips under Yang et al.'s comprehensive rain, with every physical layer as ground truth."""
     generator = torch.Generator().manual_seed(seed)
