@@ -13,7 +13,7 @@ import json
 import math
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ import torch
 import yaml
 from torch import Tensor
 
+from derain_zoo.data.batch import VideoBatch
 from derain_zoo.metrics import Evaluator, PairedScores
 from derain_zoo.metrics.paired import COLUMNS as METRICS
 from derain_zoo.registry import class_path, model_alias, model_registry
@@ -130,7 +131,7 @@ def evaluate(
 
 def evaluate_in_memory(
     models: Mapping[str, torch.nn.Module],
-    batches: Iterable[Mapping[str, Any]],
+    batches: Iterable[VideoBatch],
     max_frames: int | None = None,
     crop: int | None = None,
     crop_border: int = 0,
@@ -144,11 +145,11 @@ def evaluate_in_memory(
     scores = {label: PairedScores(crop_border) for label in models}
     for batch in batches:
         batch = trim(batch, max_frames, crop)
-        if "clean" not in batch:
+        if batch.clean is None:
             continue
         for label, model in models.items():
-            output = model.restore_sequence(batch["rain"])
-            scores[label].update(output, batch["clean"], batch["name"], batch["index"])
+            output = model.restore_sequence(batch.rain)
+            scores[label].update(output, batch.clean, batch.name, batch.index)
     results = []
     for label, model in models.items():
         rows, mean = scores[label].summary()
@@ -156,10 +157,11 @@ def evaluate_in_memory(
     return results
 
 
-def trim(batch: Mapping[str, Any], max_frames: int | None = None, crop: int | None = None) -> dict[str, Any]:
-    """The first ``max_frames`` frames and the centre ``crop`` x ``crop`` pixels of every tensor of a batch."""
-    out = dict(batch)
-    for key, value in batch.items():
+def trim(batch: VideoBatch, max_frames: int | None = None, crop: int | None = None) -> VideoBatch:
+    """The first ``max_frames`` frames and the centre ``crop`` x ``crop`` pixels of every frame tensor of a batch."""
+    changes = {}
+    for entry in fields(batch):
+        value = getattr(batch, entry.name)
         if not isinstance(value, Tensor) or value.ndim < 2:
             continue
         value = value[:, :max_frames] if max_frames else value
@@ -167,8 +169,8 @@ def trim(batch: Mapping[str, Any], max_frames: int | None = None, crop: int | No
             height, width = value.shape[-2:]
             top, left = max(0, (height - crop) // 2), max(0, (width - crop) // 2)
             value = value[..., top : top + crop, left : left + crop]
-        out[key] = value
-    return out
+        changes[entry.name] = value
+    return replace(batch, **changes)
 
 
 def _model_config(spec: ModelSpec, folder: Path) -> Path:

@@ -12,6 +12,7 @@ from derain_zoo import compare
 from derain_zoo.cli import main
 from derain_zoo.compare import ModelSpec
 from derain_zoo.data import SyntheticRainDataModule
+from derain_zoo.data.batch import VideoBatch
 
 TINY_DATA = [
     "--data.init_args.rain=heavy",  # visible on 32-pixel frames (light natural rain may leave a frame clean)
@@ -49,7 +50,9 @@ def test_evaluate_scores_every_model_on_every_sequence(cli_results):
 
 
 def test_in_memory_preview_equals_the_cli_scores_when_not_trimmed(cli_results):
-    data = SyntheticRainDataModule(rain="heavy", frame_size=32, crop_size=16, test_sequences=2, test_frames=4, num_workers=0)
+    data = SyntheticRainDataModule(
+        rain="heavy", frame_size=32, crop_size=16, test_sequences=2, test_frames=4, num_workers=0
+    )
     data.setup("test")
     models = {label: compare.load_model(spec) for label, spec in MODELS.items()}
     preview = compare.evaluate_in_memory(models, data.test_dataloader())
@@ -120,13 +123,10 @@ def test_comparison_table_joins_benchmark_figures_by_label_or_alias(cli_results)
 
 
 def test_trim_keeps_first_frames_and_centre_crop_of_every_tensor():
-    batch = {
-        "rain": torch.rand(1, 6, 3, 40, 50),
-        "clean": torch.rand(1, 6, 3, 40, 50),
-        "index": torch.arange(6)[None],
-        "name": ["s"],
-    }
+    batch = VideoBatch(
+        rain=torch.rand(1, 6, 3, 40, 50), clean=torch.rand(1, 6, 3, 40, 50), index=torch.arange(6)[None], name=["s"]
+    )
     small = compare.trim(batch, max_frames=4, crop=16)
-    assert small["rain"].shape == small["clean"].shape == (1, 4, 3, 16, 16)
-    assert torch.equal(small["rain"], batch["rain"][:, :4, :, 12:28, 17:33])
-    assert small["index"].tolist() == [[0, 1, 2, 3]] and small["name"] == ["s"]
+    assert small.rain.shape == small.clean.shape == (1, 4, 3, 16, 16)
+    assert torch.equal(small.rain, batch.rain[:, :4, :, 12:28, 17:33])
+    assert small.index.tolist() == [[0, 1, 2, 3]] and small.name == ["s"]
