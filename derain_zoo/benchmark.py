@@ -72,6 +72,37 @@ def count_flops(model: nn.Module | Callable[[Tensor], Any], clip: Tensor) -> int
     return counter.get_total_flops()
 
 
+def component_gflops(model: nn.Module, clip: torch.Tensor, within: str = "") -> dict[str, float]:
+    """GFLOPs per output frame of one forward, split over the parts of ``model.get_submodule(within)``.
+
+    The parts are its children, a ModuleList counted per element (a U-net's levels). A part called
+    through a method other than its own ``forward`` (J4R-Net's D-Net and GRU) is not seen by the
+    counter, so a part sums its outermost sub-modules that were called.
+    """
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(clip)
+    counts = {name: sum(per_op.values()) for name, per_op in counter.get_flop_counts().items()}
+    root = type(model).__name__ + (f".{within}" if within else "")
+    frames = clip.shape[0] * clip.shape[1]
+    parts = _parts(model.get_submodule(within))
+    return {part: _called_flops(counts, f"{root}.{part}") / frames / 1e9 for part in parts}
+
+
+def _parts(module: nn.Module) -> list[str]:
+    """Names of a module's children, a ModuleList's elements named one by one."""
+    names = []
+    for name, child in module.named_children():
+        names += [f"{name}.{i}" for i in range(len(child))] if isinstance(child, nn.ModuleList) else [name]
+    return names
+
+
+def _called_flops(counts: dict[str, int], prefix: str) -> int:
+    """FLOPs of module ``prefix``: its own count when it was called, else its outermost called descendants' sum."""
+    inside = [name for name in counts if name == prefix or name.startswith(prefix + ".")]
+    outermost = [name for name in inside if not any(name.startswith(other + ".") for other in inside)]
+    return sum(counts[name] for name in outermost)
+
+
 def inference_parameters(model: nn.Module, clip: torch.Tensor) -> int:
     """Parameters of the layers a forward actually runs (a GAN's critic is not part of inference)."""
     called: set[int] = set()
