@@ -34,7 +34,13 @@ and differs by up to 1.3e-2 (sequence means by 3e-3). BRISQUE: the numpy SVR equ
 BasicSR's imresize, scored by LIBSVM, scores agree to 3e-3 on a1 and to 0.08 (0.3 %) on ra1,
 whose saturated sky has thousands of flat 7x7 windows: there the MSCN coefficients are 0 or
 +-1e-14 depending on the filter's summation order and the AGGD fit counts their signs, so no two
-implementations (MATLAB's included) agree exactly. 640x480 frame: ~40 ms each on one thread.
+implementations (MATLAB's included) agree exactly.
+
+Speed, one run of the check on the shared 2-core machine, median per 640x480 frame: NIQE 84 ms
+against BasicSR's float64 ``niqe()`` 385 ms; BRISQUE 68 ms against pybrisque's features alone 199 ms.
+The filtering (``cv2.filter2D``, the same bits as ``scipy.ndimage.convolve``), the MATLAB resize (a
+sparse matrix: ~10 taps a row) and no second rounding of uint8 frames took the two together from 445
+to 129 ms a frame (old and new code in one process on the 32 sample frames), every score unchanged.
 """
 
 from __future__ import annotations
