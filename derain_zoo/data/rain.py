@@ -8,10 +8,13 @@ B is the clean frame, S the additive streak layer, T the transmission of the rai
 (a depth-like haze, 1 = clear), A the atmospheric light (also the colour of opaque rain) and alpha
 the occlusion map (1 = occluded by a drop close to the lens).
 
-- ``additive_streaks`` (RainTRN, ESTINet data; RainSynLight25 / RainSynComplex25 style presets
-  ``light`` / ``heavy``): O = B + S, i.e. T = 1, alpha = 0.
-- ``hybrid_occlusion`` (J4R-Net): O = (1 - alpha)(B + S) + alpha * A with binary alpha, T = 1.
-- ``comprehensive`` (Yang et al. TPAMI, RainSynAll100 style): streaks, accumulation and occlusion.
+``sample_rain(kind, ...)`` draws one sequence's rain, whose ``render`` puts it on clean frames:
+
+- ``light`` / ``heavy``, additive streaks (RainTRN, ESTINet data; RainSynLight25 / RainSynComplex25
+  style presets): O = B + S, i.e. T = 1, alpha = 0.
+- ``occlusion``, the hybrid model (J4R-Net): O = (1 - alpha)(B + S) + alpha * A with binary alpha, T = 1.
+- ``accumulation``, the comprehensive model (Yang et al. TPAMI, RainSynAll100 style): streaks,
+  accumulation and occlusion.
 - ``natural`` (the default of data version ``synthetic-v2``): additive streaks whose density, length,
   width, brightness and angle are drawn per sequence from a heaviness in [0, 1] skewed towards light
   rain (u ** 2.5 for uniform u, mean 0.29), so the clips span benchmark rain from NTURain's sparse thin streaks
@@ -280,27 +283,3 @@ def sample_rain(
     if kind == "accumulation":
         rain.transmission = torch.exp(-_uniform(0.4, 1.4, generator) * _depth_like(height, width, generator))
     return rain
-
-
-def add_rain(clean: Tensor, kind: str, generator: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
-    """Render one rain kind onto clean T,3,H,W frames in [0, 1]; returns (rainy, layers)."""
-    return sample_rain(kind, clean.shape[-2], clean.shape[-1], generator).render(clean)
-
-
-def additive_streaks(
-    clean: Tensor, generator: torch.Generator, preset: str = "light"
-) -> tuple[Tensor, dict[str, Tensor]]:
-    """Additive rain O = B + S with the ``light`` or ``heavy`` preset (RainTRN, ESTINet)."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown streak preset '{preset}'; expected one of {', '.join(PRESETS)}")
-    return add_rain(clean, preset, generator)
-
-
-def hybrid_occlusion(clean: Tensor, generator: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
-    """J4R-Net's hybrid model O = (1-alpha)(B+S) + alpha A with a binary occlusion map."""
-    return add_rain(clean, "occlusion", generator)
-
-
-def comprehensive(clean: Tensor, generator: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
-    """Yang et al.'s model: heavy streaks, depth-like accumulation (T, A) and opaque occlusion."""
-    return add_rain(clean, "accumulation", generator)

@@ -17,6 +17,11 @@ def scene(frames: int = 4, size: int = 48) -> torch.Tensor:
     return base[None].repeat(frames, 1, 1, 1)
 
 
+def render(clean: torch.Tensor, kind: str, generator: torch.Generator) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One sequence's rain of ``kind`` drawn for the clip's frame size and put on it: (rainy, layers)."""
+    return rain.sample_rain(kind, clean.shape[-2], clean.shape[-1], generator).render(clean)
+
+
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     """PSNR in dB of two [0, 1] tensors."""
     return float(-10 * torch.log10(((a - b) ** 2).mean()))
@@ -25,16 +30,16 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 @pytest.mark.parametrize("kind", KINDS)
 def test_same_seed_same_rain_other_seed_other_rain(kind: str) -> None:
     clean = scene()
-    a, layers_a = rain.add_rain(clean, kind, torch.Generator().manual_seed(3))
-    b, layers_b = rain.add_rain(clean, kind, torch.Generator().manual_seed(3))
-    c, _ = rain.add_rain(clean, kind, torch.Generator().manual_seed(4))
+    a, layers_a = render(clean, kind, torch.Generator().manual_seed(3))
+    b, layers_b = render(clean, kind, torch.Generator().manual_seed(3))
+    c, _ = render(clean, kind, torch.Generator().manual_seed(4))
     assert torch.equal(a, b) and all(torch.equal(layers_a[k], layers_b[k]) for k in rain.LAYER_KEYS)
     assert not torch.equal(a, c)
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_output_and_layers_stay_in_unit_range(kind: str) -> None:
-    rainy, layers = rain.add_rain(torch.ones(3, 3, 40, 40) * 0.95, kind, torch.Generator().manual_seed(0))
+    rainy, layers = render(torch.ones(3, 3, 40, 40) * 0.95, kind, torch.Generator().manual_seed(0))
     for value in (rainy, *layers.values()):
         assert value.min() >= 0 and value.max() <= 1
 
@@ -42,7 +47,7 @@ def test_output_and_layers_stay_in_unit_range(kind: str) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_layers_recombine_to_the_rainy_frame_by_the_rain_equation(kind: str) -> None:
     clean = scene()
-    rainy, layers = rain.add_rain(clean, kind, torch.Generator().manual_seed(1))
+    rainy, layers = render(clean, kind, torch.Generator().manual_seed(1))
     rebuilt = rain.compose(clean, layers["streak"], layers["occlusion"], layers["transmission"], layers["atmosphere"])
     assert (rebuilt - rainy).abs().max() < 1e-5
     hazy = layers["transmission"] * clean + (1 - layers["transmission"]) * layers["atmosphere"]
@@ -52,16 +57,16 @@ def test_layers_recombine_to_the_rainy_frame_by_the_rain_equation(kind: str) -> 
 
 def test_each_model_uses_only_its_own_terms() -> None:
     clean = scene()
-    _, additive = rain.additive_streaks(clean, torch.Generator().manual_seed(0), "heavy")
-    _, hybrid = rain.hybrid_occlusion(clean, torch.Generator().manual_seed(0))
-    _, full = rain.comprehensive(clean, torch.Generator().manual_seed(0))
+    _, additive = render(clean, "heavy", torch.Generator().manual_seed(0))
+    _, hybrid = render(clean, "occlusion", torch.Generator().manual_seed(0))
+    _, full = render(clean, "accumulation", torch.Generator().manual_seed(0))
     assert (additive["occlusion"] == 0).all() and (additive["transmission"] == 1).all()
     assert set(hybrid["occlusion"].unique().tolist()) == {0.0, 1.0} and (hybrid["transmission"] == 1).all()
     assert full["occlusion"].max() == 1 and full["transmission"].min() < 0.9
 
 
 def test_shapes_and_channels_of_every_layer() -> None:
-    rainy, layers = rain.add_rain(scene(5, 32), "accumulation", torch.Generator().manual_seed(0))
+    rainy, layers = render(scene(5, 32), "accumulation", torch.Generator().manual_seed(0))
     assert rainy.shape == (5, 3, 32, 32)
     channels = {"streak": 3, "occlusion": 1, "transmission": 1, "atmosphere": 3, "haze": 3}
     assert {k: v.shape for k, v in layers.items()} == {k: (5, c, 32, 32) for k, c in channels.items()}
@@ -69,8 +74,8 @@ def test_shapes_and_channels_of_every_layer() -> None:
 
 def test_heavy_rain_lowers_psnr_more_than_light() -> None:
     clean = scene(3, 64)
-    light = [psnr(rain.additive_streaks(clean, torch.Generator().manual_seed(s), "light")[0], clean) for s in range(4)]
-    heavy = [psnr(rain.additive_streaks(clean, torch.Generator().manual_seed(s), "heavy")[0], clean) for s in range(4)]
+    light = [psnr(render(clean, "light", torch.Generator().manual_seed(s))[0], clean) for s in range(4)]
+    heavy = [psnr(render(clean, "heavy", torch.Generator().manual_seed(s))[0], clean) for s in range(4)]
     assert max(heavy) < min(light)
 
 
@@ -95,6 +100,4 @@ def test_rendering_in_chunks_equals_rendering_at_once() -> None:
 
 def test_unknown_rain_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown rain 'drizzle'"):
-        rain.add_rain(scene(), "drizzle", torch.Generator())
-    with pytest.raises(ValueError, match="unknown streak preset"):
-        rain.additive_streaks(scene(), torch.Generator(), "accumulation")
+        render(scene(), "drizzle", torch.Generator())

@@ -17,7 +17,7 @@ from derain_zoo.data import (
     SyntheticRainDataModule,
     VideoDerainDataModule,
 )
-from derain_zoo.data.rain import comprehensive
+from derain_zoo.data.rain import sample_rain
 from derain_zoo.models import DerainModule
 from derain_zoo.models.rmfd import RMFD, RMFDNet, invert_rain_model
 from derain_zoo.models.rmfd.module import dark_channel, ssim_loss
@@ -34,7 +34,7 @@ def accumulation_batch(seed: int = 0, clips: int = 2, frames: int = 3, size: int
     for _ in range(clips):
         base = torch.rand(1, 3, 4, 4, generator=generator)
         clean = torch.nn.functional.interpolate(base, size=(size, size), mode="bilinear").expand(frames, 3, size, size)
-        rain, layers = comprehensive(clean.contiguous(), generator)
+        rain, layers = sample_rain("accumulation", size, size, generator).render(clean.contiguous())
         samples.append(
             {
                 "rain": rain,
