@@ -3,7 +3,7 @@
 from derain_zoo.models.base import DerainModule
 from derain_zoo.models.baselines import Identity, TemporalMedian
 
-# one line per network (added by each model's folder as it lands)
+# one line per model: importing it registers it with the CLI and the registry-wide tests
 from derain_zoo.models.ddsa import DDSA
 from derain_zoo.models.estinet import ESTINet
 from derain_zoo.models.j4rnet import J4RNet
