@@ -232,17 +232,6 @@ class PartialOutput:
         _remove(self.partial)
 
 
-def write_sequence(target: Path, frames: Iterable[np.ndarray], fps: float, overwrite: bool = False) -> Path:
-    """Write frames to a video file or frame folder via a temporary name, then move them into place."""
-    output = PartialOutput(Path(target), fps, overwrite)
-    try:
-        output.write(frames)
-    except BaseException:
-        output.abort()
-        raise
-    return output.commit()
-
-
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)

@@ -20,6 +20,7 @@ import torch
 
 from derain_zoo.cli import main
 from derain_zoo.data import video_io
+from tests.data.tree import write_video
 
 CONF = Path(__file__).resolve().parent / "conf"
 QUIET = ["--trainer.logger=false", "--trainer.enable_progress_bar=false", "--data.num_workers=0"]
@@ -114,8 +115,8 @@ def test_a_root_with_train_but_no_test_folder_is_refused_not_scored_on_training_
 def videos_and_a_cover(tmp_path: Path) -> Path:
     """Two clips and a cover image in one folder."""
     folder = tmp_path / "holiday"
-    video_io.write_video(folder / "clipA.avi", list(_frames(4, seed=1)), fps=10)
-    video_io.write_video(folder / "clipB.avi", list(_frames(4, seed=2)), fps=10)
+    write_video(folder / "clipA.avi", list(_frames(4, seed=1)), fps=10)
+    write_video(folder / "clipB.avi", list(_frames(4, seed=2)), fps=10)
     cv2.imwrite(str(folder / "cover.png"), _frames(1, seed=3)[0])
     return folder
 

@@ -24,6 +24,7 @@ from derain_zoo.data.layouts import input_sequences
 from derain_zoo.data.sequence import FrameSequence
 from derain_zoo.data.sources import FrameSource
 from derain_zoo.inference import SequencePlan, TemporalProtocol
+from tests.data.tree import write_video
 
 CONF = Path(__file__).resolve().parent / "conf"
 QUIET = ["--trainer.logger=false", "--trainer.enable_progress_bar=false"]
@@ -36,7 +37,7 @@ def _frames(count: int, height: int = 24, width: int = 32, seed: int = 0) -> np.
 @pytest.fixture
 def long_mp4(tmp_path: Path) -> Path:
     path = tmp_path / "long.mp4"
-    video_io.write_video(path, _frames(23), fps=15.0)
+    write_video(path, _frames(23), fps=15.0)
     return path
 
 

@@ -22,6 +22,7 @@ import pytest
 
 from derain_zoo.cli import main
 from derain_zoo.data import video_io
+from tests.data.tree import write_video
 
 QUIET = ["--trainer.logger=false", "--trainer.enable_progress_bar=false", "--data.num_workers=0"]
 RUN = "run"  # the run's own folder (config.yaml, run_info.json), apart from the user's files
@@ -93,7 +94,7 @@ def test_overwrite_replaces_only_the_frames_of_this_run_never_other_files(tmp_pa
 def test_overwrite_into_a_folder_of_sequences_keeps_what_the_user_put_there(tmp_path):
     inputs = tmp_path / "videos"
     for name, seed in (("a", 1), ("b", 2)):
-        video_io.write_video(inputs / f"{name}.avi", _frames(4, seed), fps=10.0)
+        write_video(inputs / f"{name}.avi", _frames(4, seed), fps=10.0)
     output = tmp_path / "out"
     (output / "a").mkdir(parents=True)
     (output / "a" / "README.txt").write_text("mine")
@@ -120,7 +121,7 @@ def test_stale_frames_beyond_this_run_are_refused_not_deleted_or_kept(tmp_path, 
 # ------------------------------------------------------------------------------------- item 2
 def test_output_equal_to_the_input_video_is_refused(tmp_path):
     source = tmp_path / "same.mp4"
-    video_io.write_video(source, _frames(4, seed=3), fps=10.0)
+    write_video(source, _frames(4, seed=3), fps=10.0)
     before = _hashes(tmp_path)
     message = _refused(tmp_path, source, source, "--overwrite")
     assert "same.mp4" in message and "input" in message
@@ -184,8 +185,8 @@ def test_output_dot_is_the_current_folder(tmp_path, clip, monkeypatch):
 @pytest.mark.parametrize("output_name", ["out", "out.avi"])
 def test_two_inputs_with_one_stem_get_distinct_outputs(tmp_path, output_name):
     inputs = tmp_path / "inputs"
-    video_io.write_video(inputs / "clip.avi", _frames(8, seed=1), fps=10.0)
-    video_io.write_video(inputs / "clip.mp4", _frames(8, seed=2), fps=10.0)
+    write_video(inputs / "clip.avi", _frames(8, seed=1), fps=10.0)
+    write_video(inputs / "clip.mp4", _frames(8, seed=2), fps=10.0)
     output = tmp_path / output_name
     _predict(tmp_path, inputs, output)  # no --overwrite: the run must not trip over its own outputs
     written = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("out"))  # no hidden leftovers
@@ -208,7 +209,7 @@ def test_two_inputs_with_one_stem_get_distinct_outputs(tmp_path, output_name):
 def test_outputs_that_still_collide_are_refused_before_anything_is_written(tmp_path):
     inputs = tmp_path / "inputs"
     for name in ("clip.avi", "clip.mp4", "clip_avi.mp4"):  # clip.avi -> clip_avi, as clip_avi.mp4 is
-        video_io.write_video(inputs / name, _frames(4, seed=len(name)), fps=10.0)
+        write_video(inputs / name, _frames(4, seed=len(name)), fps=10.0)
     message = _refused(tmp_path, inputs, tmp_path / "out")
     assert "clip_avi" in message
     assert not (tmp_path / "out").exists()

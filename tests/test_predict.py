@@ -10,8 +10,9 @@ import yaml
 
 from derain_zoo.cli import main
 from derain_zoo.data import video_io
-from derain_zoo.predict import OutputExistsError, UnsafeOutputError, partial_path, write_sequence
+from derain_zoo.predict import OutputExistsError, PartialOutput, UnsafeOutputError, partial_path
 from derain_zoo.registry import model_registry
+from tests.data.tree import write_video
 
 CONF = Path(__file__).resolve().parent / "conf"
 QUIET = ["--trainer.logger=false", "--trainer.enable_progress_bar=false"]
@@ -38,7 +39,7 @@ def small_mp4(tmp_path: Path) -> tuple[Path, np.ndarray, float]:
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 256, size=(7, 32, 40, 3), dtype=np.uint8)
     path = tmp_path / "rainy.mp4"
-    video_io.write_video(path, frames, fps=12.0)
+    write_video(path, frames, fps=12.0)
     return path, frames, 12.0
 
 
@@ -92,21 +93,30 @@ def test_interrupted_write_leaves_no_file_under_the_final_name(tmp_path):
         yield np.zeros((16, 16, 3), np.uint8)
         raise KeyboardInterrupt
 
+    output = PartialOutput(target, fps=10.0)
     with pytest.raises(KeyboardInterrupt):
-        write_sequence(target, frames_then_crash(), fps=10.0)
+        output.write(frames_then_crash())
+    output.abort()  # what PredictionWriter does on any exception
     assert not target.exists() and not partial_path(target).exists()
 
 
-def test_write_sequence_replaces_a_folder_only_when_allowed(tmp_path):
+def write_folder(target: Path, frames: list[np.ndarray], overwrite: bool = False) -> Path:
+    """One sequence through the writer predict uses: frames written under a temporary name, then committed."""
+    output = PartialOutput(target, fps=10.0, overwrite=overwrite)
+    output.write(frames)
+    return output.commit()
+
+
+def test_a_frame_folder_is_replaced_only_when_allowed(tmp_path):
     target = tmp_path / "frames"
-    write_sequence(target, [np.zeros((8, 8, 3), np.uint8)] * 3, fps=10.0)
+    write_folder(target, [np.zeros((8, 8, 3), np.uint8)] * 3)
     with pytest.raises(OutputExistsError):
-        write_sequence(target, [np.ones((8, 8, 3), np.uint8)] * 3, fps=10.0)
-    write_sequence(target, [np.ones((8, 8, 3), np.uint8)] * 3, fps=10.0, overwrite=True)
+        write_folder(target, [np.ones((8, 8, 3), np.uint8)] * 3)
+    write_folder(target, [np.ones((8, 8, 3), np.uint8)] * 3, overwrite=True)
     assert video_io.read_frames(target)[0].min() == 1 and len(video_io.list_frames(target)) == 3
     # one frame would leave two frames of the earlier run behind: refused, the folder as it was
     with pytest.raises(UnsafeOutputError, match="00002.png..00003.png"):
-        write_sequence(target, [np.zeros((8, 8, 3), np.uint8)], fps=10.0, overwrite=True)
+        write_folder(target, [np.zeros((8, 8, 3), np.uint8)], overwrite=True)
     assert video_io.read_frames(target)[0].min() == 1 and len(video_io.list_frames(target)) == 3
 
 

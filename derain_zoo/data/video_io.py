@@ -314,16 +314,3 @@ class VideoFileWriter:
             raise WriteError(
                 f"could not write {name or self.path}: it holds {found} of {self.frames} frames (disk full?)"
             )
-
-
-def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float) -> None:
-    """Write RGB uint8 frames to a video file (mp4v for .mp4/.mov/.m4v, MJPG for .avi)."""
-    writer = VideoFileWriter(path, fps)
-    try:
-        for frame in frames:
-            writer.write(frame)
-    finally:
-        writer.close()
-    if writer.frames == 0:
-        raise ValueError(f"no frames to write to {path}")
-    writer.finish()

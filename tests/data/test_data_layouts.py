@@ -19,7 +19,7 @@ from derain_zoo.data import (
     VideoDataModule,
     video_io,
 )
-from tests.data.tree import RAIN_OFFSET, clean_frame
+from tests.data.tree import RAIN_OFFSET, clean_frame, write_video
 
 SMALL = {"num_frames": 3, "crop_size": 16, "batch_size": 2, "num_workers": 0, "val_fraction": 0.34}
 
@@ -124,7 +124,7 @@ def test_folder_layout_holds_out_whole_sequences_for_val_and_tests_the_whole_poo
 def test_folder_layout_reads_video_files(tmp_path: Path) -> None:
     for folder, offset in (("rain", RAIN_OFFSET), ("gt", 0)):
         frames = [clean_frame(1, k, 32, 48) + offset for k in range(6)]
-        video_io.write_video(tmp_path / folder / "clip.avi", frames, fps=12)
+        write_video(tmp_path / folder / "clip.avi", frames, fps=12)
     dm = FolderDataModule(root=str(tmp_path), **{**SMALL, "val_fraction": 0.0})
     batch = first(dm.train_dataloader())
     assert batch["rain"].shape == (2, 3, 3, 16, 16)
@@ -144,7 +144,7 @@ def test_image_layout_serves_single_frame_clips(image_root: Path) -> None:
 
 def test_input_video_is_what_predict_reads_whatever_the_module(tmp_path: Path) -> None:
     video = tmp_path / "my_rainy.mp4"
-    video_io.write_video(video, [clean_frame(1, k, 32, 48) for k in range(5)], fps=15)
+    write_video(video, [clean_frame(1, k, 32, 48) for k in range(5)], fps=15)
     for dm in (
         SyntheticRainDataModule(input=str(video), num_workers=0, frame_size=48, crop_size=32),
         VideoDataModule(input=str(video), num_workers=0),
@@ -176,6 +176,6 @@ def test_hold_out_keeps_the_rain_versions_of_one_scene_together(nturain_root: Pa
 
 def test_a_folder_of_videos_is_one_sequence_per_video(tmp_path: Path) -> None:
     for name, level in (("b_street", 1), ("a_park", 2)):
-        video_io.write_video(tmp_path / "clips" / f"{name}.avi", [clean_frame(level, k, 32, 48) for k in range(3)], 8)
+        write_video(tmp_path / "clips" / f"{name}.avi", [clean_frame(level, k, 32, 48) for k in range(3)], 8)
     dm = VideoDataModule(root=str(tmp_path / "clips"), num_workers=0)
     assert [b["name"] for b in dm.predict_dataloader()] == [["a_park"], ["b_street"]]

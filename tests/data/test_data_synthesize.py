@@ -11,12 +11,12 @@ import torch
 from derain_zoo.data import FolderDataModule, video_io
 from derain_zoo.data.rain import compose
 from derain_zoo.data.synthesize import add_arguments, run, synthesize
-from tests.data.tree import clean_frame
+from tests.data.tree import clean_frame, write_video
 
 
 def test_synthesize_a_tiny_video_into_a_readable_dataset(tmp_path: Path) -> None:
     frames = [clean_frame(1, k, 32, 40) for k in range(10)]  # 10 frames: two render chunks
-    video_io.write_video(tmp_path / "street.avi", frames, fps=10)
+    write_video(tmp_path / "street.avi", frames, fps=10)
     out = tmp_path / "dataset"
     synthesize([str(tmp_path / "street.avi")], str(out), "accumulation", seed=0)
     for folder in ("rain", "gt", "streak", "occlusion", "transmission", "atmosphere", "haze"):

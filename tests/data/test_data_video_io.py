@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from derain_zoo.data import video_io
-from tests.data.tree import clean_frame, save
+from tests.data.tree import clean_frame, save, write_video
 
 
 def test_frame_folder_round_trip_is_exact_and_naturally_ordered(tmp_path: Path) -> None:
@@ -22,7 +22,7 @@ def test_frame_folder_round_trip_is_exact_and_naturally_ordered(tmp_path: Path) 
 @pytest.mark.parametrize("suffix", [".mp4", ".avi"])
 def test_video_round_trip_keeps_length_size_fps_and_content(tmp_path: Path, suffix: str) -> None:
     frames = [clean_frame(1, k, 32, 48) for k in range(6)]
-    video_io.write_video(tmp_path / f"v{suffix}", frames, fps=12)
+    write_video(tmp_path / f"v{suffix}", frames, fps=12)
     read, fps = video_io.read_frames(tmp_path / f"v{suffix}")
     assert read.shape == (6, 32, 48, 3) and fps == pytest.approx(12)
     assert np.abs(read.astype(int) - np.stack(frames)).mean() < 8  # lossy codecs

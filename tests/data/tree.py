@@ -3,10 +3,13 @@ pixel value, and the helpers that write them in a dataset's naming."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from derain_zoo.data.video_io import VideoFileWriter
 
 HEIGHT, WIDTH = 36, 44
 RAIN_OFFSET = 40  # rain frame = clean frame + this, so rain - clean is known exactly
@@ -20,6 +23,14 @@ def clean_frame(sequence: int, frame: int, height: int = HEIGHT, width: int = WI
     image[..., 1] = 20 * sequence
     image[..., 2] = (np.arange(width)[None, :] * 4 + np.arange(height)[:, None] * 2) % 200
     return image
+
+
+def write_video(path: Path, frames: Iterable[np.ndarray], fps: float) -> None:
+    """Encode RGB uint8 frames into a video file with the writer predict uses, checked complete."""
+    writer = VideoFileWriter(path, fps)
+    for frame in frames:
+        writer.write(frame)
+    writer.finish()
 
 
 def save(path: Path, rgb: np.ndarray) -> None:
