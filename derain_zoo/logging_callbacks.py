@@ -66,7 +66,6 @@ class ValidationStrips(L.Callback):
         self.frame = frame
         self.key = key
         self._parts: dict[str, list[Tensor]] = {}
-        self.logged_steps: list[int] = []
 
     def _due(self, trainer: L.Trainer) -> bool:
         # same convention as check_val_every_n_epoch: epochs N, 2N, ... counted from one
@@ -96,7 +95,6 @@ class ValidationStrips(L.Callback):
         stack = {key: torch.stack(values) for key, values in self._parts.items()}
         clean = stack.get("clean") if len(self._parts.get("clean", [])) == len(self._parts["rain"]) else None
         image = strip(stack["rain"], stack["restored"], clean, self.frame)
-        logged = [log_image(logger, self.key, image, trainer.global_step) for logger in trainer.loggers]
-        if any(logged):
-            self.logged_steps.append(trainer.global_step)
+        for logger in trainer.loggers:
+            log_image(logger, self.key, image, trainer.global_step)
         self._parts = {}

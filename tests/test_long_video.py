@@ -71,13 +71,29 @@ def test_a_video_is_decoded_forward_once_never_whole(long_mp4, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the whole video was decoded into memory")
 
+    reads: list[int] = []  # one entry per frame the video decoder returned
+    open_video = video_io._open_video
+
+    class CountingCapture:
+        def __init__(self, capture):
+            self.capture = capture
+
+        def __getattr__(self, name):
+            return getattr(self.capture, name)
+
+        def read(self):
+            reads.append(1)
+            return self.capture.read()
+
     monkeypatch.setattr(video_io, "read_frames", refuse)
+    monkeypatch.setattr(video_io, "_open_video", lambda path: CountingCapture(open_video(path)))
     sequence = FrameSequence("long", FrameSource(long_mp4))
     data = SegmentDataset([sequence], SequencePlan(TemporalProtocol.window(1), 4))
     items = [data[i] for i in range(len(data))]
     stitched = torch.cat([item["rain"][slice(*_core(item))] for item in items])
     reader = sequence.rain._reader
-    assert reader is not None and reader.frames_decoded == 23  # the context frames come from the history
+    assert reader is not None and len(reads) == 23  # the context frames come from the history
+    monkeypatch.setattr(video_io, "_open_video", open_video)
     decoded = np.stack(list(video_io.iter_video(long_mp4)))
     expected = torch.from_numpy(decoded).permute(0, 3, 1, 2).float() / 255
     assert torch.equal(stitched, expected)

@@ -172,7 +172,6 @@ class ForwardVideoReader:
     def __init__(self, path: str | Path, history: int = 8) -> None:
         self.path = Path(path)
         self.history = max(1, history)
-        self.frames_decoded = 0
         self._recent: OrderedDict[int, np.ndarray] = OrderedDict()
         self._capture: cv2.VideoCapture | None = None
         self._next = 0
@@ -192,7 +191,6 @@ class ForwardVideoReader:
         if not ok:
             raise VideoEndedError(f"{self.path} has no frame {index}: it ends after {self._next} frames")
         self._next += 1
-        self.frames_decoded += 1
         rgb = np.ascontiguousarray(frame[:, :, ::-1])
         self._recent[index] = rgb
         while len(self._recent) > self.history:
