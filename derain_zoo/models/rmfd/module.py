@@ -15,10 +15,10 @@ from torch import Tensor
 from derain_zoo.models.base import default_optimizer, load_weights
 from derain_zoo.models.components.gan import GANDerainModule
 from derain_zoo.models.components.lsgan_discriminator import LSGANDiscriminator
-from derain_zoo.models.rmfd.network import RMFDNet, RMFDOutput
+from derain_zoo.models.rmfd.network import WINDOW, RMFDNet, RMFDOutput
 
-# batch key -> the RMFDOutput field that estimates it
-LAYERS = {"haze": "haze", "transmission": "transmission", "atmosphere": "atmosphere"}
+# the physical layers a synthetic batch carries that RMFDOutput estimates under the same names
+LAYERS = ("haze", "transmission", "atmosphere")
 
 
 def ssim_loss(output: Tensor, target: Tensor) -> Tensor:
@@ -112,9 +112,9 @@ class RMFD(GANDerainModule):
                 f"rmfd: batch has no {', '.join(missing)}; those layer losses are skipped",
                 category=UserWarning,
             )
-        for key, field in LAYERS.items():
+        for key in LAYERS:
             if key in batch and self.loss_weights["layer"] and not (key == "haze" and self.stage == 2):
-                losses[key] = self.loss_weights["layer"] * ssim_loss(getattr(out, field), batch[key])
+                losses[key] = self.loss_weights["layer"] * ssim_loss(getattr(out, key), batch[key])
         if self.loss_weights["inversion"]:
             losses["inversion"] = self.loss_weights["inversion"] * ssim_loss(out.inversion, batch["clean"])
         losses["background"] = self.loss_weights["background"] * ssim_loss(out.background, batch["clean"])
@@ -142,7 +142,7 @@ class RMFD(GANDerainModule):
             device=rain.device,
             dtype=rain.dtype,
         )
-        window = frame[:, None].expand(batch, 5, channels, height, width)
+        window = frame[:, None].expand(batch, WINDOW, channels, height, width)
         (trans, atmo), _ = self.network.physics_net([window, window], [None, None])
         background, _ = self.network.refine((frame, frame), frame, window, [None])
         error = F.mse_loss(trans, torch.ones_like(trans)) + F.mse_loss(atmo, frame) + F.mse_loss(background, frame)
