@@ -20,13 +20,13 @@ from typing import Any
 import torch
 
 from derain_zoo.benchmark import add_protocol_arguments, component_gflops, count_flops, measure
-from derain_zoo.models.raintrn import RainTRN, RainTRNNet
+from derain_zoo.models.raintrn import RainTRN, RainTRNNetwork
 
 
 def meta_gflops(shape: tuple[int, ...], **net_args: Any) -> dict[str, float]:
-    """GFLOPs per output frame of a RainTRNNet, total and per top-level component, without computing."""
+    """GFLOPs per output frame of a RainTRNNetwork, total and per top-level component, without computing."""
     with torch.device("meta"):
-        network = RainTRNNet(**net_args).eval()
+        network = RainTRNNetwork(**net_args).eval()
         clip = torch.empty(*shape)
     frames = shape[0] * shape[1]
     return {"total": count_flops(network, clip) / frames / 1e9, **component_gflops(network, clip)}
@@ -59,7 +59,7 @@ def main() -> None:
     report: dict[str, Any] = {"model": "raintrn", "input": list(shape)}
     report["gflops_per_frame_by_component"] = meta_gflops(shape)
     report["authors_layout_gflops_per_frame"] = meta_gflops(shape, downsample=0)["total"]
-    report.update(measure(RainTRNNet().eval(), shape, threads=args.threads, repeats=args.repeats, warmup=args.warmup))
+    report.update(measure(RainTRNNetwork().eval(), shape, threads=args.threads, repeats=args.repeats, warmup=args.warmup))
     report["fraction_of_authors_flops"] = report["gflops_per_frame"] / report["authors_layout_gflops_per_frame"]
     print(json.dumps(report, indent=2))
 

@@ -14,12 +14,12 @@ import json
 import torch
 
 from derain_zoo.benchmark import add_protocol_arguments, component_gflops, count_flops, measure
-from derain_zoo.models.rmfd.network import MultiFrameNet, RMFDNet
+from derain_zoo.models.rmfd.network import MultiFrameNet, RMFDNetwork
 
 
-def authors_layout(nf: int, blocks: int) -> RMFDNet:
+def authors_layout(nf: int, blocks: int) -> RMFDNetwork:
     """Same nets with the authors' second decoder head kept on the H and refinement nets (unused output)."""
-    network = RMFDNet(nf, blocks)
+    network = RMFDNetwork(nf, blocks)
     network.haze_net = MultiFrameNet(nf, blocks, head_channels=(3, 3), head_bias=(None, None))
     network.refine_net = MultiFrameNet(nf, blocks, head_channels=(3, 3), head_bias=(None, None))
     return network
@@ -35,7 +35,7 @@ def main() -> None:
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
     shape = (1, args.frames, 3, args.size, args.size)
-    network = RMFDNet(args.nf, args.blocks).eval()
+    network = RMFDNetwork(args.nf, args.blocks).eval()
     clip = torch.rand(shape)
     split = component_gflops(network, clip)
     authors = count_flops(authors_layout(args.nf, args.blocks).eval(), clip) / (clip.shape[0] * clip.shape[1]) / 1e9

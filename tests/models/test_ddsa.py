@@ -12,7 +12,7 @@ import torch
 import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
-from derain_zoo.models.ddsa import DDSA, ConstantThenCosineLR, DDSANet
+from derain_zoo.models.ddsa import DDSA, ConstantThenCosineLR, DDSANetwork
 from derain_zoo.models.ddsa.network import DualSelfAttention, top_k_count, top_k_mask
 
 os.environ.setdefault("WANDB_MODE", "disabled")
@@ -59,7 +59,7 @@ def test_inference_frames_must_be_positive() -> None:
 
 def test_padding_is_cropped_back_so_output_is_input_plus_residual_at_same_pixels() -> None:
     """A zero output conv leaves exactly the input: the padding must not shift or leak pixels."""
-    net = DDSANet(**TINY).eval()
+    net = DDSANetwork(**TINY).eval()
     torch.nn.init.zeros_(net.output.weight)
     rain = torch.rand(1, 3, 13, 21)
     with torch.no_grad():
@@ -204,7 +204,7 @@ def _flops(net: torch.nn.Module, height: int, width: int) -> int:
 
 def test_flops_double_when_pixels_double() -> None:
     """Channel ("transposed") attention: cost is linear in the pixel count, not quadratic."""
-    net = DDSANet(dim=8, num_blocks=[1, 1, 2], heads=[1, 2, 4]).eval()
+    net = DDSANetwork(dim=8, num_blocks=[1, 1, 2], heads=[1, 2, 4]).eval()
     small, double, quadruple = _flops(net, 32, 32), _flops(net, 32, 64), _flops(net, 64, 64)
     assert double / small == pytest.approx(2.0, rel=0.05)
     assert quadruple / double == pytest.approx(2.0, rel=0.05)

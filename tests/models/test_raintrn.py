@@ -15,7 +15,7 @@ from torch.nn.utils import parametrize
 from torch.utils.data import DataLoader
 
 from derain_zoo.models.components.discriminator3d import SpectralNormDiscriminator3d
-from derain_zoo.models.raintrn import RainTRN, RainTRNNet
+from derain_zoo.models.raintrn import RainTRN, RainTRNNetwork
 from derain_zoo.models.raintrn.network import MultiHeadPatchAttention
 from tests.models.helpers import RecordSteps
 
@@ -62,7 +62,7 @@ def test_every_frame_is_restored_for_any_clip_length_and_odd_size(frames, size):
 
 def test_recurrence_starts_from_zeros_and_feeds_back_the_previous_output():
     torch.manual_seed(0)
-    net = RainTRNNet(**TINY_NET).eval()
+    net = RainTRNNetwork(**TINY_NET).eval()
     rain = torch.rand(1, 3, 3, 16, 16)
     with torch.no_grad():
         output = net(rain)
@@ -78,7 +78,7 @@ def test_recurrence_starts_from_zeros_and_feeds_back_the_previous_output():
 
 def test_changing_a_rain_frame_leaves_earlier_outputs_untouched():
     torch.manual_seed(0)
-    net = RainTRNNet(**TINY_NET).eval()
+    net = RainTRNNetwork(**TINY_NET).eval()
     rain = torch.rand(1, 4, 3, 16, 16)
     edited = rain.clone()
     edited[:, 2] = torch.rand_like(edited[:, 2])

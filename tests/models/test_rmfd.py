@@ -19,7 +19,7 @@ from derain_zoo.data import (
 )
 from derain_zoo.data.rain import sample_rain
 from derain_zoo.models import DerainModule
-from derain_zoo.models.rmfd import RMFD, RMFDNet, invert_rain_model
+from derain_zoo.models.rmfd import RMFD, RMFDNetwork, invert_rain_model
 from derain_zoo.models.rmfd.module import dark_channel, ssim_loss
 from tests.models.helpers import RecordSteps, stage2_warnings
 
@@ -70,9 +70,9 @@ def fit_steps(model: RMFD, batch: dict[str, torch.Tensor], steps: int, root: Pat
 @pytest.mark.parametrize("frames,size", [(1, (16, 16)), (2, (17, 23)), (4, (13, 20))])
 def test_every_frame_and_layer_is_returned_for_any_clip_length_and_size(frames, size):
     torch.manual_seed(0)
-    net = RMFDNet(nf=4, blocks=1)
+    net = RMFDNetwork(nf=4, blocks=1)
     rain = torch.rand(2, frames, 3, *size)
-    out = net.decompose(rain)
+    out = net.forward_all(rain)
     assert out.background.shape == rain.shape
     assert out.inversion.shape == out.haze.shape == out.atmosphere.shape == rain.shape
     assert out.transmission.shape == (2, frames, 1, *size)
@@ -95,9 +95,9 @@ def test_inversion_floors_the_transmission_instead_of_dividing_by_zero():
 def test_identity_start_returns_the_rainy_clip_and_still_trains_every_layer():
     """The CPU recipe's start: output = input exactly at step 0, and no layer is left without gradient."""
     torch.manual_seed(0)
-    net = RMFDNet(nf=4, blocks=1, identity_start=True)
+    net = RMFDNetwork(nf=4, blocks=1, identity_start=True)
     rain = torch.rand(1, 6, 3, 16, 20)
-    out = net.decompose(rain)
+    out = net.forward_all(rain)
     assert torch.equal(out.background, rain)
     assert torch.equal(out.haze, rain)
     (out.background.mean() + out.haze.mean()).backward()
@@ -105,12 +105,12 @@ def test_identity_start_returns_the_rainy_clip_and_still_trains_every_layer():
         name for name, p in net.named_parameters() if name.startswith(("haze_net", "refine_net")) and p.grad is None
     ]
     assert not silent
-    assert not torch.allclose(RMFDNet(nf=4, blocks=1)(rain), rain, atol=1e-2)  # the authors' start is far from it
+    assert not torch.allclose(RMFDNetwork(nf=4, blocks=1)(rain), rain, atol=1e-2)  # the authors' start is far from it
 
 
 def test_refinement_uses_the_previous_outputs():
     torch.manual_seed(0)
-    net = RMFDNet(nf=4, blocks=1)
+    net = RMFDNetwork(nf=4, blocks=1)
     window, inversion = torch.rand(1, 5, 3, 16, 16), torch.rand(1, 3, 16, 16)
     previous = (torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16))
     base, _ = net.refine(previous, inversion, window, [None])
@@ -121,7 +121,7 @@ def test_refinement_uses_the_previous_outputs():
 
 def test_recurrent_state_carries_information_to_later_frames():
     torch.manual_seed(0)
-    net = RMFDNet(nf=4, blocks=1)
+    net = RMFDNetwork(nf=4, blocks=1)
     rain = torch.rand(1, 6, 3, 16, 16)
     changed = rain.clone()
     changed[:, 0] = 1 - changed[:, 0]  # frame 0 is outside the 5-frame window of frame 5
@@ -186,7 +186,7 @@ def test_stage_two_generator_and_critic_gradients_are_isolated_both_ways(tmp_pat
     reference = copy.deepcopy(model).train()
     generator = [p for p in reference.network.parameters() if p.requires_grad]
     critic = list(reference.discriminator.parameters())
-    out = reference.network.decompose(batch["rain"])
+    out = reference.network.forward_all(batch["rain"])
     clean = batch["clean"]
     fake, real = out.background[:, 1:].flatten(0, 1), clean[:, 1:].flatten(0, 1)
     dark = out.background.amin(dim=2)
@@ -266,7 +266,7 @@ def test_batches_without_physical_layers_train_on_the_background_terms_and_say_s
     batch = {k: v for k, v in accumulation_batch().items() if k in ("rain", "clean")}
     model = RMFD(**TINY)
     with pytest.warns(UserWarning, match="no haze, transmission, atmosphere"):
-        losses = model.reconstruction_losses(model.network.decompose(batch["rain"]), batch)
+        losses = model.reconstruction_losses(model.network.forward_all(batch["rain"]), batch)
     assert set(losses) == {"inversion", "background"}
 
 
@@ -277,7 +277,7 @@ def test_overfitting_one_clip_halves_the_loss():
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
     losses = []
     for _ in range(20):
-        loss = sum(model.reconstruction_losses(model.network.decompose(batch["rain"]), batch).values())
+        loss = sum(model.reconstruction_losses(model.network.forward_all(batch["rain"]), batch).values())
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -1,7 +1,7 @@
 """DDSA: image deraining transformer with dynamic dual self-attention (single image, per frame)."""
 
 from derain_zoo.models.ddsa.module import DDSA
-from derain_zoo.models.ddsa.network import DDSANet
+from derain_zoo.models.ddsa.network import DDSANetwork
 from derain_zoo.models.ddsa.schedule import ConstantThenCosineLR
 
-__all__ = ["DDSA", "ConstantThenCosineLR", "DDSANet"]
+__all__ = ["DDSA", "ConstantThenCosineLR", "DDSANetwork"]

@@ -10,7 +10,7 @@ from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor
 
 from derain_zoo.models.base import DerainModule
-from derain_zoo.models.ddsa.network import AttentionMode, DDSANet, FeedForwardKind
+from derain_zoo.models.ddsa.network import AttentionMode, DDSANetwork, FeedForwardKind
 
 
 def paper_optimizer(params: Any) -> torch.optim.Optimizer:
@@ -62,9 +62,9 @@ class DDSA(DerainModule):
             raise ValueError(f"inference_frames must be a positive number of frames or None, got {inference_frames}")
         self.inference_frames = inference_frames
 
-    def configure_network(self) -> DDSANet:
+    def configure_network(self) -> DDSANetwork:
         """The U-shaped transformer every frame goes through."""
-        return DDSANet(**self.network_args(DDSANet))
+        return DDSANetwork(**self.network_args(DDSANetwork))
 
     def forward(self, rain: Tensor) -> Tensor:
         """B,T,C,H,W -> B,T,C,H,W: a single-image model, so time is folded into the batch.

@@ -248,7 +248,7 @@ class Upsample(nn.Module):
         return self.body(x)
 
 
-class DDSANet(nn.Module):
+class DDSANetwork(nn.Module):
     """The U-shaped DDSA derainer of Fig. 2: B,3,H,W rainy image -> B,3,H,W derained image.
 
     Level i (of ``len(num_blocks)``) works at ``dim * 2**i`` channels and 1/2**i resolution with

@@ -103,7 +103,7 @@ class ESTINet(DerainModule):
 
     def losses(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         """L_STI on the coarse frames, L_EST on the refined ones, and their weighted sum."""
-        coarse, refined = self.network.stages(batch["rain"])
+        coarse, refined = self.network.forward_all(batch["rain"])
         terms = {"sti": F.mse_loss(coarse, batch["clean"])}
         total = terms["sti"]
         if refined is not None:

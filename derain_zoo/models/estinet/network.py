@@ -469,12 +469,12 @@ class ESTINetNetwork(nn.Module):
         ]
         return refined.flatten(1, 2)[:, :frames]
 
-    def stages(self, rain: Tensor) -> tuple[Tensor, Tensor | None]:
+    def forward_all(self, rain: Tensor) -> tuple[Tensor, Tensor | None]:
         """Coarse (STIM) and refined (ESTM, None without it) frames, both B,T,3,H,W."""
         coarse = self.coarse(rain)
         return coarse, (self.refine(coarse, rain) if self.estm is not None else None)
 
     def forward(self, rain: Tensor) -> Tensor:
         """B,T,3,H,W rainy clip -> B,T,3,H,W restored clip (the last stage built)."""
-        coarse, refined = self.stages(rain)
+        coarse, refined = self.forward_all(rain)
         return (coarse if refined is None else refined).contiguous()

@@ -1,6 +1,6 @@
 """RainTRN: recurrent spatio-temporal Transformer derainer with a spectral-normalised 3D GAN critic."""
 
 from derain_zoo.models.raintrn.module import RainTRN
-from derain_zoo.models.raintrn.network import RainTRNNet
+from derain_zoo.models.raintrn.network import RainTRNNetwork
 
-__all__ = ["RainTRN", "RainTRNNet"]
+__all__ = ["RainTRN", "RainTRNNetwork"]

@@ -14,7 +14,7 @@ from torch import Tensor
 from derain_zoo.models.base import default_optimizer
 from derain_zoo.models.components.discriminator3d import SpectralNormDiscriminator3d
 from derain_zoo.models.components.gan import GANDerainModule
-from derain_zoo.models.raintrn.network import RainTRNNet
+from derain_zoo.models.raintrn.network import RainTRNNetwork
 
 
 def gan_adam(params: Any) -> torch.optim.Optimizer:
@@ -98,9 +98,9 @@ class RainTRN(GANDerainModule):
         self.adversarial_weight = adversarial_weight
         self.warmup_epochs = warmup_epochs
 
-    def configure_network(self) -> RainTRNNet:
+    def configure_network(self) -> RainTRNNetwork:
         """The recurrent STTN generator."""
-        return RainTRNNet(**self.network_args(RainTRNNet))
+        return RainTRNNetwork(**self.network_args(RainTRNNetwork))
 
     def configure_discriminator(self) -> SpectralNormDiscriminator3d:
         """The spectral-normalised 3D critic over whole clips."""

@@ -106,7 +106,7 @@ class TransformerBlock(nn.Module):
         return x + self.feed_forward(x)
 
 
-class RainTRNNet(nn.Module):
+class RainTRNNetwork(nn.Module):
     """Recurrent generator x_t = F(y_t, x_{t-1}), x_0 = 0, restoring every frame of a clip.
 
     F: concat(y_t, x_{t-1}) -> conv (+ ``downsample`` stride-2 convs) -> residual blocks -> STTN

@@ -15,7 +15,7 @@ from torch import Tensor
 from derain_zoo.models.base import default_optimizer, load_weights
 from derain_zoo.models.components.gan import GANDerainModule
 from derain_zoo.models.components.lsgan_discriminator import LSGANDiscriminator
-from derain_zoo.models.rmfd.network import WINDOW, RMFDNet, RMFDOutput
+from derain_zoo.models.rmfd.network import WINDOW, RMFDNetwork, RMFDOutput
 
 # the physical layers a synthetic batch carries that RMFDOutput estimates under the same names
 LAYERS = ("haze", "transmission", "atmosphere")
@@ -48,7 +48,7 @@ class RMFD(GANDerainModule):
     alias = "rmfd"
     architecture_args = ("nf", "blocks", "transmission_floor", "stage", "discriminator_widths")
     unsaved_args = (*GANDerainModule.unsaved_args, "init_checkpoint")
-    spatial_multiple = RMFDNet.spatial_multiple
+    spatial_multiple = RMFDNetwork.multiple
 
     def __init__(
         self,
@@ -94,9 +94,9 @@ class RMFD(GANDerainModule):
         if stage == 2:
             self.network.haze_net.requires_grad_(False)
 
-    def configure_network(self) -> RMFDNet:
+    def configure_network(self) -> RMFDNetwork:
         """The H, T/A and refinement nets (stage 2 trains the last two)."""
-        return RMFDNet(**self.network_args(RMFDNet))
+        return RMFDNetwork(**self.network_args(RMFDNetwork))
 
     def configure_discriminator(self) -> LSGANDiscriminator | None:
         """Stage 2's LSGAN critic; stage 1 trains without one."""
@@ -159,7 +159,7 @@ class RMFD(GANDerainModule):
         """Stage 1: one summed loss for Lightning to optimise; stage 2: generator then discriminator."""
         if self.stage == 2:
             return self.adversarial_step(batch)
-        out = self.network.decompose(batch["rain"])
+        out = self.network.forward_all(batch["rain"])
         losses = self.reconstruction_losses(out, batch)
         loss = sum(losses.values())
         if not self.check_finite(loss, "+".join(losses)):
@@ -170,7 +170,7 @@ class RMFD(GANDerainModule):
     def adversarial_step(self, batch: dict[str, Any]) -> Tensor | None:
         """One LSGAN step: generator (T/A + refinement nets) first, then the discriminator."""
         g_opt, d_opt = self.optimizers()
-        out = self.network.decompose(batch["rain"])
+        out = self.network.forward_all(batch["rain"])
         # only frames with a previous refined output are judged, as in the authors' code
         first = 1 if out.background.shape[1] > 1 else 0
         fake = out.background[:, first:].flatten(0, 1)

@@ -1,7 +1,7 @@
 """RMFD networks (Yang et al., TPAMI): physics-guided multi-frame inversion, then recurrent refinement.
 
 Pure torch, read top to bottom: small blocks, the two-branch multi-frame encoder, the recurrent
-decoder head, the multi-frame net that combines them, and ``RMFDNet`` with its three nets:
+decoder head, the multi-frame net that combines them, and ``RMFDNetwork`` with its three nets:
 
 * ``haze_net``    predicts the streak-free hazy frame H of the centre frame of a 5-frame window;
 * ``physics_net`` predicts the transmission T and the atmospheric light A (two heads);
@@ -268,13 +268,13 @@ class RMFDOutput:
     atmosphere: Tensor  # A
 
 
-class RMFDNet(nn.Module):
+class RMFDNetwork(nn.Module):
     """The whole RMFD generator: H, (T, A) and refinement nets run frame by frame over a video."""
 
     # the paper's test: one recurrent pass over the video; each step reads the 5 rain frames t-2..t+2
     protocol = TemporalProtocol.recurrent(past=WINDOW // 2, future=WINDOW // 2)
 
-    spatial_multiple = 4  # two stride-2 encoder steps, two x2 decoder steps
+    multiple = 4  # two stride-2 encoder steps, two x2 decoder steps
 
     def __init__(
         self, nf: int = 32, blocks: int = 5, transmission_floor: float = 0.05, identity_start: bool = False
@@ -291,7 +291,7 @@ class RMFDNet(nn.Module):
 
     def forward(self, rain: Tensor) -> Tensor:
         """B,T,3,H,W rainy clip -> B,T,3,H,W refined background, every frame."""
-        return self.decompose(rain).background
+        return self.forward_all(rain).background
 
     def nets(self) -> tuple[MultiFrameNet, MultiFrameNet, MultiFrameNet]:
         """The H, (T, A) and refinement nets, in the order they run."""
@@ -315,7 +315,7 @@ class RMFDNet(nn.Module):
         outs, states = self.refine_net([with_rain, with_inversion], states)
         return outs[0], states
 
-    def decompose(self, rain: Tensor) -> RMFDOutput:
+    def forward_all(self, rain: Tensor) -> RMFDOutput:
         """Run all three nets over the clip (recurrent in time) and return every estimated layer."""
         return self._run(rain)[0]
 
@@ -333,7 +333,7 @@ class RMFDNet(nn.Module):
     ) -> tuple[RMFDOutput, RMFDState]:
         """Every layer of the frames between ``context`` frames, recurrent from ``state`` (None: zeros)."""
         height, width = rain.shape[-2:]
-        rain = pad_to_multiple(rain, self.spatial_multiple, mode="replicate")
+        rain = pad_to_multiple(rain, self.multiple, mode="replicate")
         windows = rain[:, window_indices(rain.shape[1], WINDOW, rain.device)]  # B,T,5,C,H,W
         if state is None:
             state = RMFDState(*([None] * len(net.heads) for net in self.nets()), history=[])
