@@ -67,15 +67,6 @@ class TemporalProtocol:
         """Frames restored independently."""
         return cls(FRAME)
 
-    def describe(self) -> str:
-        """One line for READMEs and error messages."""
-        if self.kind == CLIP:
-            return f"disjoint {self.clip}-frame clips"
-        if self.kind == FRAME:
-            return "every frame alone"
-        reach = f"{self.past} past / {self.future} future rain frames"
-        return f"one causal pass, state carried ({reach})" if self.kind == RECURRENT else f"window of {reach}"
-
 
 @dataclass(frozen=True)
 class Span:
@@ -160,10 +151,6 @@ class SequenceRestorer:
 
     def __init__(self, model: DerainModule) -> None:
         self.model = model
-        self.state = StreamState()
-
-    def reset(self) -> None:
-        """Forget the sequence in progress."""
         self.state = StreamState()
 
     @torch.no_grad()

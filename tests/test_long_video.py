@@ -140,9 +140,19 @@ def test_test_scores_do_not_depend_on_the_chunk_size(tmp_path, paired_root):
 
     def scores(chunk: int) -> dict:
         folder = tmp_path / f"chunk{chunk}"
-        run(["test", "--model=temporal_median", "--model.init_args.window=3", f"--model.init_args.chunk_frames={chunk}",
-             "--data=folder", f"--data.root={paired_root}", "--data.num_workers=0",
-             f"--trainer.default_root_dir={folder}", "--trainer.enable_progress_bar=false"])
+        run(
+            [
+                "test",
+                "--model=temporal_median",
+                "--model.init_args.window=3",
+                f"--model.init_args.chunk_frames={chunk}",
+                "--data=folder",
+                f"--data.root={paired_root}",
+                "--data.num_workers=0",
+                f"--trainer.default_root_dir={folder}",
+                "--trainer.enable_progress_bar=false",
+            ]
+        )
         return json.loads(next(folder.rglob("metrics.json")).read_text())["mean"]
 
     chunked, whole = scores(4), scores(64)
@@ -153,8 +163,19 @@ def test_test_scores_do_not_depend_on_the_chunk_size(tmp_path, paired_root):
 def test_side_by_side_of_a_chunked_video_pairs_each_frame_with_its_own_rain(tmp_path, paired_root):
     source = paired_root / "test" / "rain" / "street"
     output = tmp_path / "pairs"
-    run(["predict", "--model=identity", "--model.init_args.chunk_frames=4", "--data=video", f"--data.input={source}",
-         f"--output={output}", "--side_by_side", f"--trainer.default_root_dir={tmp_path}", *QUIET])
+    run(
+        [
+            "predict",
+            "--model=identity",
+            "--model.init_args.chunk_frames=4",
+            "--data=video",
+            f"--data.input={source}",
+            f"--output={output}",
+            "--side_by_side",
+            f"--trainer.default_root_dir={tmp_path}",
+            *QUIET,
+        ]
+    )
     pairs, _ = video_io.read_frames(output)
     rain, _ = video_io.read_frames(source)
     assert pairs.shape == (13, 24, 64, 3)
@@ -165,9 +186,19 @@ def test_side_by_side_of_a_chunked_video_pairs_each_frame_with_its_own_rain(tmp_
 def test_a_run_that_stops_mid_video_leaves_no_output(tmp_path, long_mp4):
     output = tmp_path / "derained.mp4"
     with pytest.raises(RuntimeError, match="before the end of long"):
-        run(["predict", "--model=identity", "--model.init_args.chunk_frames=4", "--data=video",
-             f"--data.input={long_mp4}", f"--output={output}", "--trainer.limit_predict_batches=2",
-             f"--trainer.default_root_dir={tmp_path}", *QUIET])
+        run(
+            [
+                "predict",
+                "--model=identity",
+                "--model.init_args.chunk_frames=4",
+                "--data=video",
+                f"--data.input={long_mp4}",
+                f"--output={output}",
+                "--trainer.limit_predict_batches=2",
+                f"--trainer.default_root_dir={tmp_path}",
+                *QUIET,
+            ]
+        )
     assert not output.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".derained")]
 
@@ -192,9 +223,19 @@ def test_the_console_reports_a_run_stopped_mid_video_in_one_line(tmp_path, long_
     from derain_zoo.cli import main
 
     with pytest.raises(SystemExit, match=r"^derain-zoo: error: prediction stopped before the end of long"):
-        main(["predict", "--model=identity", "--model.init_args.chunk_frames=4", "--data=video",
-              f"--data.input={long_mp4}", f"--output={tmp_path / 'out.mp4'}", "--trainer.limit_predict_batches=2",
-              f"--trainer.default_root_dir={tmp_path}", *QUIET])
+        main(
+            [
+                "predict",
+                "--model=identity",
+                "--model.init_args.chunk_frames=4",
+                "--data=video",
+                f"--data.input={long_mp4}",
+                f"--output={tmp_path / 'out.mp4'}",
+                "--trainer.limit_predict_batches=2",
+                f"--trainer.default_root_dir={tmp_path}",
+                *QUIET,
+            ]
+        )
 
 
 @pytest.mark.parametrize("alias", ["j4rnet", "raintrn"])

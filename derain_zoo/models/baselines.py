@@ -18,6 +18,10 @@ class Identity(DerainModule):
     trainable = False
     protocol = TemporalProtocol.frame()
 
+    def spatial_reach(self) -> int:
+        """Per pixel: tiles need no overlap."""
+        return 0
+
     def forward(self, rain: Tensor) -> Tensor:
         return rain
 
@@ -40,6 +44,10 @@ class TemporalMedian(DerainModule):
     def temporal_protocol(self) -> TemporalProtocol:
         """Each output is the median of the ``window`` frames around it."""
         return TemporalProtocol.window(self.window // 2)
+
+    def spatial_reach(self) -> int:
+        """Per pixel: tiles need no overlap."""
+        return 0
 
     def forward(self, rain: Tensor) -> Tensor:
         return sliding_windows(rain, self.window).median(dim=2).values

@@ -19,13 +19,9 @@ from torch import Tensor, nn
 from derain_zoo.models.components.temporal import reflect_index
 
 
-def conv2d(
-    in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1
-) -> nn.Conv2d:
+def conv2d(in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1) -> nn.Conv2d:
     """A 'same'-padded 2D convolution (spatial size kept, or divided by ``stride``)."""
-    return nn.Conv2d(
-        in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2
-    )
+    return nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2)
 
 
 def channels_last(x: Tensor) -> Tensor:
@@ -37,13 +33,9 @@ def to_channels_last_(module: nn.Module) -> None:
     """Store conv weights NHWC (2D) / NDHWC (3D) so no layout conversion happens per call."""
     for layer in module.modules():
         if isinstance(layer, nn.Conv2d):
-            layer.weight.data = layer.weight.data.contiguous(
-                memory_format=torch.channels_last
-            )
+            layer.weight.data = layer.weight.data.contiguous(memory_format=torch.channels_last)
         elif isinstance(layer, nn.Conv3d):
-            layer.weight.data = layer.weight.data.contiguous(
-                memory_format=torch.channels_last_3d
-            )
+            layer.weight.data = layer.weight.data.contiguous(memory_format=torch.channels_last_3d)
 
 
 def init_normal_(module: nn.Module, std: float = 0.01) -> None:
@@ -83,9 +75,7 @@ class UpProjection(nn.Module):
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
         self.out_channels = out_channels
-        self.conv5 = conv2d(
-            in_channels, 2 * out_channels, 5
-        )  # [main branch, side branch]
+        self.conv5 = conv2d(in_channels, 2 * out_channels, 5)  # [main branch, side branch]
         self.conv3 = conv2d(out_channels, out_channels, 3)
 
     def forward(self, x: Tensor, size: Sequence[int]) -> Tensor:
@@ -115,9 +105,7 @@ class SICM(nn.Module):
     ) -> None:
         super().__init__()
         if len(channels) != 5:
-            raise ValueError(
-                f"SICM needs 5 encoder widths (stem + 4 stages), got {list(channels)}"
-            )
+            raise ValueError(f"SICM needs 5 encoder widths (stem + 4 stages), got {list(channels)}")
         c = list(channels)
         self.stem = conv2d(in_channels, c[0], 3)
         self.stages = nn.ModuleList(
@@ -132,9 +120,7 @@ class SICM(nn.Module):
         self.decoder = nn.ModuleList(UpProjection(cin, cout) for cin, cout in widths)
         # full-size skip of the stem into the last up-projection: thin streaks need full-res detail
         self.stem_skip = conv2d(c[0], decoder_channels, 1)
-        self.fusion_up = nn.ModuleList(
-            UpProjection(c[i], fusion_channels) for i in range(1, 5)
-        )
+        self.fusion_up = nn.ModuleList(UpProjection(c[i], fusion_channels) for i in range(1, 5))
         self.fusion = conv2d(4 * fusion_channels, 4 * fusion_channels, 5)
         self.out_channels = decoder_channels + 4 * fusion_channels
 
@@ -149,9 +135,7 @@ class SICM(nn.Module):
         for up, skip in zip(self.decoder[:3], (e3, e2, e1)):
             d = up(d, skip.shape[-2:]) + skip
         d = self.decoder[3](d, size) + self.stem_skip(e0)
-        fused = torch.cat(
-            [up(e, size) for up, e in zip(self.fusion_up, (e1, e2, e3, e4))], dim=1
-        )
+        fused = torch.cat([up(e, size) for up, e in zip(self.fusion_up, (e1, e2, e3, e4))], dim=1)
         return torch.cat([d, F.relu(self.fusion(fused))], dim=1)
 
 
@@ -178,9 +162,7 @@ class InteractionCBLSTMCell(nn.Module):
         self.hidden_channels = hidden_channels
         self.output_gate_channels = output_gate_channels or feature_channels
         gate_channels = 3 * cell_channels + self.output_gate_channels
-        self.gates = conv2d(
-            2 * feature_channels + hidden_channels, gate_channels, gate_kernel
-        )
+        self.gates = conv2d(2 * feature_channels + hidden_channels, gate_channels, gate_kernel)
         state_width = self.output_gate_channels + cell_channels
         self.state = nn.Sequential(
             conv2d(state_width, state_width, state_kernel),
@@ -191,20 +173,14 @@ class InteractionCBLSTMCell(nn.Module):
     def forward(self, features: Tensor) -> Tensor:
         """B,T,C,H,W spatial features, in the order to recur over -> B,T,hidden,H,W states h(t)."""
         batch, frames, _, height, width = features.shape
-        h = channels_last(
-            features.new_zeros(batch, self.hidden_channels, height, width)
-        )
+        h = channels_last(features.new_zeros(batch, self.hidden_channels, height, width))
         c = channels_last(features.new_zeros(batch, self.cell_channels, height, width))
-        previous = torch.zeros_like(
-            features[:, 0]
-        )  # no frame before the first: zeros, like h(0), C(0)
+        previous = torch.zeros_like(features[:, 0])  # no frame before the first: zeros, like h(0), C(0)
         states = []
         for t in range(frames):  # the recurrence needs the loop over time
             current = features[:, t]
             gates = self.gates(torch.cat([current, previous, h], dim=1))
-            f, i, g, o = gates.split(
-                [self.cell_channels] * 3 + [self.output_gate_channels], dim=1
-            )
+            f, i, g, o = gates.split([self.cell_channels] * 3 + [self.output_gate_channels], dim=1)
             c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
             h = self.state(torch.cat([torch.sigmoid(o), torch.tanh(c)], dim=1))
             states.append(h)
@@ -251,9 +227,7 @@ class STIM(nn.Module):
 class FrameConvs(nn.Module):
     """Table 3's "SICM + 2DCNN" baseline: three plain convs per frame in place of STIM (no time)."""
 
-    def __init__(
-        self, feature_channels: int, out_channels: int = 3, channels: int = 64
-    ) -> None:
+    def __init__(self, feature_channels: int, out_channels: int = 3, channels: int = 64) -> None:
         super().__init__()
         self.body = nn.Sequential(
             conv2d(feature_channels, channels, 3),
@@ -272,14 +246,10 @@ class FrameConvs(nn.Module):
 class ResidualDenseBlock(nn.Module):
     """Five densely connected 3x3 convs with a scaled residual (ESRGAN's RDB, used by the ESTM code)."""
 
-    def __init__(
-        self, channels: int = 64, growth: int = 32, scale: float = 0.2
-    ) -> None:
+    def __init__(self, channels: int = 64, growth: int = 32, scale: float = 0.2) -> None:
         super().__init__()
         self.scale = scale
-        self.convs = nn.ModuleList(
-            conv2d(channels + i * growth, growth, 3) for i in range(4)
-        )
+        self.convs = nn.ModuleList(conv2d(channels + i * growth, growth, 3) for i in range(4))
         self.last = conv2d(channels + 4 * growth, channels, 3)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -292,14 +262,10 @@ class ResidualDenseBlock(nn.Module):
 class RRDB(nn.Module):
     """Residual-in-residual dense block: three dense blocks inside one scaled residual."""
 
-    def __init__(
-        self, channels: int = 64, growth: int = 32, scale: float = 0.2
-    ) -> None:
+    def __init__(self, channels: int = 64, growth: int = 32, scale: float = 0.2) -> None:
         super().__init__()
         self.scale = scale
-        self.blocks = nn.Sequential(
-            *[ResidualDenseBlock(channels, growth, scale) for _ in range(3)]
-        )
+        self.blocks = nn.Sequential(*[ResidualDenseBlock(channels, growth, scale) for _ in range(3)])
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.scale * self.blocks(x)
@@ -327,16 +293,12 @@ class ESTM(nn.Module):
             raise ValueError(f"ESTM needs a window of at least 2 frames, got {window}")
         self.window = window
         first = (window + 1) // 2
-        second = (
-            window + 1 - first
-        )  # the two temporal kernels shrink T from window to exactly 1
+        second = window + 1 - first  # the two temporal kernels shrink T from window to exactly 1
         k, pad = (
             kernel_size,
             (0, kernel_size // 2, kernel_size // 2),
         )  # no temporal padding
-        self.conv3d_1 = nn.Conv3d(
-            2 * frame_channels, channels, (first, k, k), padding=pad
-        )
+        self.conv3d_1 = nn.Conv3d(2 * frame_channels, channels, (first, k, k), padding=pad)
         self.conv3d_2 = nn.Conv3d(channels, channels, (second, k, k), padding=pad)
         self.body = nn.Sequential(*[RRDB(channels, growth) for _ in range(num_blocks)])
         self.body_conv = conv2d(channels, channels, 3)
@@ -360,9 +322,7 @@ class ESTM(nn.Module):
         return coarse + residual
 
 
-def window_table(
-    frames: int, window: int, stride: int, device: torch.device | None = None
-) -> tuple[Tensor, int]:
+def window_table(frames: int, window: int, stride: int, device: torch.device | None = None) -> tuple[Tensor, int]:
     """Frame indices (K, window) of the windows covering ``frames`` and the first kept offset.
 
     Window k keeps output frames [k*stride, (k+1)*stride) and is centred on them; indices past the
@@ -386,6 +346,9 @@ class ESTINetNetwork(nn.Module):
     frames plus the STIM output (the authors' ``input_residue``); refined frames are the coarse ones
     plus the ESTM residual.
     """
+
+    # pixels of context a tile needs: SICM works down to 1/16 scale with 5x5 convs there (README: the measured gap)
+    spatial_reach = 128
 
     def __init__(
         self,
@@ -430,43 +393,27 @@ class ESTINetNetwork(nn.Module):
             self.temporal = FrameConvs(features, in_channels, conv_channels)
         else:
             raise ValueError(f"temporal must be 'stim' or 'conv', got {temporal!r}")
-        self.estm = (
-            ESTM(in_channels, estm_window, estm_channels, estm_blocks, estm_growth)
-            if use_estm
-            else None
-        )
+        self.estm = ESTM(in_channels, estm_window, estm_channels, estm_blocks, estm_growth) if use_estm else None
         if self.estm is not None:
-            window_table(
-                1, estm_window, estm_stride
-            )  # validate the stride now, not at the first forward
+            window_table(1, estm_window, estm_stride)  # validate the stride now, not at the first forward
         self.estm_stride = estm_stride
-        if (
-            init_std is not None
-        ):  # None keeps PyTorch's default (Kaiming-uniform) initialisation
+        if init_std is not None:  # None keeps PyTorch's default (Kaiming-uniform) initialisation
             init_normal_(self, init_std)
         to_channels_last_(self)
 
     def coarse(self, rain: Tensor) -> Tensor:
         """B,T,3,H,W rainy -> coarse derained frames; SICM runs once per frame (batched over T)."""
-        features = self.sicm(channels_last(rain.flatten(0, 1))).unflatten(
-            0, rain.shape[:2]
-        )
+        features = self.sicm(channels_last(rain.flatten(0, 1))).unflatten(0, rain.shape[:2])
         return rain + self.temporal(features)
 
     def refine(self, coarse: Tensor, rain: Tensor) -> Tensor:
         """Run ESTM over reflected windows tiling the clip (all windows in one batch)."""
         assert self.estm is not None
         frames = rain.shape[1]
-        table, lead = window_table(
-            frames, self.estm.window, self.estm_stride, rain.device
-        )
+        table, lead = window_table(frames, self.estm.window, self.estm_stride, rain.device)
         windows = table.shape[0]
-        refined = self.estm(
-            coarse[:, table].flatten(0, 1), rain[:, table].flatten(0, 1)
-        )
-        refined = refined.unflatten(0, (rain.shape[0], windows))[
-            :, :, lead : lead + self.estm_stride
-        ]
+        refined = self.estm(coarse[:, table].flatten(0, 1), rain[:, table].flatten(0, 1))
+        refined = refined.unflatten(0, (rain.shape[0], windows))[:, :, lead : lead + self.estm_stride]
         return refined.flatten(1, 2)[:, :frames]
 
     def forward_all(self, rain: Tensor) -> tuple[Tensor, Tensor | None]:

@@ -176,6 +176,9 @@ class J4RNetwork(nn.Module):
 
     # the paper's test: one causal pass over the whole video from H_0 = 0
     protocol = TemporalProtocol.recurrent()
+    # pixels of context a tile needs: 13 through one frame's convolutions, 2 more per frame of memory
+    # (README: the gap that remains on long videos)
+    spatial_reach = 32
 
     def __init__(
         self,

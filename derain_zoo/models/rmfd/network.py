@@ -273,6 +273,8 @@ class RMFDNetwork(nn.Module):
 
     # the paper's test: one recurrent pass over the video; each step reads the 5 rain frames t-2..t+2
     protocol = TemporalProtocol.recurrent(past=WINDOW // 2, future=WINDOW // 2)
+    # pixels of context a tile needs: residual blocks and a ConvLSTM at 1/4 scale (README: the measured gap)
+    spatial_reach = 96
 
     multiple = 4  # two stride-2 encoder steps, two x2 decoder steps
 
