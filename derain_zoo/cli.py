@@ -441,7 +441,7 @@ def run(args: Sequence[str] | None = None) -> DerainCLI | None:
         argv = _rewrite_names(argv)
     except UnknownNameError as error:
         raise SystemExit(f"derain-zoo: error: {error}") from None
-    from derain_zoo.data import VideoDerainDataModule
+    from derain_zoo.data import DerainDataModule
     from derain_zoo.models import DerainModule
 
     # the console script passes its own (rewritten) argv, which LightningCLI would warn about
@@ -450,7 +450,7 @@ def run(args: Sequence[str] | None = None) -> DerainCLI | None:
 
     return DerainCLI(
         DerainModule,
-        VideoDerainDataModule,
+        DerainDataModule,
         subclass_mode_model=True,
         subclass_mode_data=True,
         auto_configure_optimizers=False,

@@ -245,7 +245,7 @@ class PredictionWriter(BasePredictionWriter):
     One predicted sequence goes to ``output`` itself; several go to ``output/<name>/`` (frame
     folders) or ``<stem>_<name><suffix>`` (videos). Frame folders carry no frame rate, so their
     videos are written at ``fps`` (default ``video_io.DEFAULT_FPS``). A sequence arrives in chunks
-    (see ``VideoDerainDataModule.inference_view``): each chunk is encoded as it comes, and the file
+    (see ``DerainDataModule.inference_view``): each chunk is encoded as it comes, and the file
     is moved into place after the sequence's last chunk. Every target is checked before the first
     frame is restored: none may be an input, two sequences may not share one, and ``--overwrite``
     replaces only what the run writes.

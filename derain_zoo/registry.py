@@ -31,9 +31,9 @@ def model_registry() -> dict[str, type]:
 
 
 def data_registry() -> dict[str, type]:
-    """alias -> VideoDerainDataModule subclass, for every dataset layout the zoo reads."""
+    """alias -> DerainDataModule subclass, for every dataset layout the zoo reads."""
     data = importlib.import_module("derain_zoo.data")
-    return dict(sorted(_table(data.VideoDerainDataModule).items()))
+    return dict(sorted(_table(data.DerainDataModule).items()))
 
 
 def class_path(cls: type) -> str:

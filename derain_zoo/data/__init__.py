@@ -10,7 +10,7 @@ from derain_zoo.data.datamodule import (
     SequenceDataModule,
     SyntheticRainDataModule,
     VideoDataModule,
-    VideoDerainDataModule,
+    DerainDataModule,
 )
 from derain_zoo.data.layouts import DatasetNotFoundError
 
@@ -25,5 +25,5 @@ __all__ = [
     "SequenceDataModule",
     "SyntheticRainDataModule",
     "VideoDataModule",
-    "VideoDerainDataModule",
+    "DerainDataModule",
 ]

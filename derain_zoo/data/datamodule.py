@@ -1,4 +1,4 @@
-"""``VideoDerainDataModule``: one LightningDataModule for every model, with one subclass per layout.
+"""``DerainDataModule``: one LightningDataModule for every model, with one subclass per layout.
 
 Train and validation loaders yield clips of ``num_frames``; test and predict loaders yield whole
 sequences in order, one chunk of the model's ``SequencePlan`` (handed over by the CLI, ``use_plan``)
@@ -61,7 +61,7 @@ class EpochSampler(Sampler):
         return iter([(self.epoch, int(i)) for i in list(order)[start:]])
 
 
-class VideoDerainDataModule(LightningDataModule, ABC):
+class DerainDataModule(LightningDataModule, ABC):
     """Common arguments, splits and loaders; a subclass says how to build each split's dataset.
 
     Args:
@@ -216,7 +216,7 @@ def _check_positive(**values: int) -> None:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
-class SyntheticRainDataModule(VideoDerainDataModule):
+class SyntheticRainDataModule(DerainDataModule):
     """The default: rain rendered on moving photographs and dead-leaves scenes (data version synthetic-v2).
 
     Args:
@@ -230,7 +230,7 @@ class SyntheticRainDataModule(VideoDerainDataModule):
         val_clips: validation clips (the same every run for one seed).
         test_sequences: whole test sequences, from photographs never used in training.
         test_frames: frames per test sequence.
-        **kwargs: the common arguments of VideoDerainDataModule.
+        **kwargs: the common arguments of DerainDataModule.
     """
 
     alias: ClassVar[str] = "synthetic"
@@ -277,7 +277,7 @@ class SyntheticRainDataModule(VideoDerainDataModule):
         return SequenceDataset(sequences, None if split == "test" else ("rain",))
 
 
-class SequenceDataModule(VideoDerainDataModule):
+class SequenceDataModule(DerainDataModule):
     """Base of the on-disk layouts: a subclass lists each split's sequences, this class serves them."""
 
     @abstractmethod

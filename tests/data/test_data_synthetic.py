@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from derain_zoo.data import SyntheticRainDataModule, VideoDerainDataModule
+from derain_zoo.data import SyntheticRainDataModule, DerainDataModule
 from derain_zoo.data.rain import compose
 from derain_zoo.data.synthetic import PHOTOS, SyntheticRainClips, photo_path
 
@@ -54,7 +54,7 @@ def test_every_alias_is_a_registered_subclass() -> None:
     aliases = {
         cls.alias
         for cls in vars(data).values()
-        if isinstance(cls, type) and issubclass(cls, VideoDerainDataModule) and cls.alias
+        if isinstance(cls, type) and issubclass(cls, DerainDataModule) and cls.alias
     }
     assert aliases == {
         "synthetic",

@@ -15,7 +15,7 @@ from derain_zoo.cli import DerainCLI
 from derain_zoo.data import (
     RainSynAll100DataModule,
     SyntheticRainDataModule,
-    VideoDerainDataModule,
+    DerainDataModule,
 )
 from derain_zoo.data.rain import sample_rain
 from derain_zoo.models import DerainModule
@@ -296,7 +296,7 @@ def test_overfitting_one_clip_halves_the_loss():
 def test_paper_configs_build_the_paper_model_and_schedule(name, stage, data):
     cli = DerainCLI(
         DerainModule,
-        VideoDerainDataModule,
+        DerainDataModule,
         subclass_mode_model=True,
         subclass_mode_data=True,
         run=False,
