@@ -19,7 +19,7 @@ import torch
 from derain_zoo.cli import run
 from derain_zoo.data import video_io
 from derain_zoo.data.batch import collate_sequence
-from derain_zoo.data.datasets import SegmentDataset
+from derain_zoo.data.datasets import SegmentDataset, SequenceShardSampler
 from derain_zoo.data.layouts import input_sequences
 from derain_zoo.data.sequence import FrameSequence
 from derain_zoo.data.sources import FrameSource
@@ -263,3 +263,19 @@ def test_predict_of_a_40_frame_video_writes_the_same_frames_in_chunks_of_4_and_6
         written[chunk], _ = video_io.read_frames(output)
     assert written[4].shape == (40, 16, 20, 3)
     np.testing.assert_array_equal(written[4], written[64])
+
+
+def test_under_ddp_each_sequence_is_restored_whole_and_in_order_by_one_process(tmp_path):
+    """A recurrent state cannot cross processes: every chunk of a sequence goes to the same rank, in order."""
+    sequences = []
+    for name, frames in (("a", 9), ("b", 5), ("c", 7)):
+        video_io.write_frames(tmp_path / name, _frames(frames, 8, 8))
+        sequences += input_sequences(tmp_path / name)
+    data = SegmentDataset(sequences, SequencePlan(TemporalProtocol.recurrent(), 2))
+    shards = [list(SequenceShardSampler(data, num_replicas=2, rank=rank)) for rank in (0, 1)]
+    assert sorted(shards[0] + shards[1]) == list(range(len(data)))
+    for shard in shards:
+        chunks = [(data.items[i][0], data.items[i][1].start) for i in shard]
+        assert chunks == sorted(chunks)
+    owners = {data.items[i][0]: rank for rank, shard in enumerate(shards) for i in shard}
+    assert all(owners[data.items[i][0]] == rank for rank, shard in enumerate(shards) for i in shard)

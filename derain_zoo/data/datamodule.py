@@ -21,7 +21,14 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from derain_zoo.data import layouts
 from derain_zoo.data.batch import collate, collate_sequence
-from derain_zoo.data.datasets import ClipDataset, RenderedSequence, SequenceDataset, clip_span
+from derain_zoo.data.datasets import (
+    ClipDataset,
+    RenderedSequence,
+    SegmentDataset,
+    SequenceDataset,
+    SequenceShardSampler,
+    clip_span,
+)
 from derain_zoo.data.holdout import hold_out
 from derain_zoo.data.layouts import DatasetNotFoundError
 from derain_zoo.data.sequence import FrameSequence, check_first_frames
@@ -187,15 +194,23 @@ class DerainDataModule(LightningDataModule, ABC):
 
     def test_dataloader(self) -> DataLoader:
         """Whole sequences, in order, one chunk of the plan per batch (see ``use_plan``)."""
-        return self._loader(self.chunked(self.dataset("test")), 1, collate_fn=collate_sequence)
+        return self._sequence_loader(self.chunked(self.dataset("test")))
 
     def predict_dataloader(self) -> DataLoader:
         """Like test: ``input`` if given, else the subclass's predict split."""
-        return self._loader(self.chunked(self.dataset("predict")), 1, collate_fn=collate_sequence)
+        return self._sequence_loader(self.chunked(self.dataset("predict")))
 
     def chunked(self, data: Dataset) -> Dataset:
         """Test / predict sequences cut by the handed-over plan; whole sequences without one."""
         return data.segments(self.plan) if isinstance(data, SequenceDataset) and self.plan is not None else data
+
+    def _sequence_loader(self, data: Dataset) -> DataLoader:
+        """One chunk per batch; under DDP each sequence stays whole, in order, on one process."""
+        trainer = self.trainer
+        sampler = None
+        if isinstance(data, SegmentDataset) and trainer is not None and trainer.world_size > 1:
+            sampler = SequenceShardSampler(data, trainer.world_size, trainer.global_rank)
+        return self._loader(data, 1, sampler=sampler, collate_fn=collate_sequence)
 
     def _loader(self, data: Dataset, batch_size: int, **kwargs: Any) -> DataLoader:
         """A DataLoader with this module's workers; workers persist so a frame cache survives epochs."""

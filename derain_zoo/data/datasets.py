@@ -8,12 +8,13 @@ sequence generated in memory (the synthetic test split) be served like one on di
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, DistributedSampler
 
 from derain_zoo.data.sequence import FrameSequence, to_float
 from derain_zoo.data.transforms import ClipAugment, center_crop_box, crop
@@ -195,3 +196,22 @@ class SegmentDataset(Dataset):
         if sequence_fps(seq) is not None:
             sample["fps"] = sequence_fps(seq)
         return sample
+
+
+class SequenceShardSampler(DistributedSampler):
+    """Under DDP, every chunk of a sequence goes to one process, in order (sequence ``s`` to rank ``s % world``).
+
+    A recurrent model carries its state from chunk to chunk, so the chunks of a sequence must not be
+    spread over processes the way ``DistributedSampler`` deals items; being one, it is left in place by
+    Lightning. Processes may get different numbers of batches, which test and predict allow.
+    """
+
+    def __init__(self, dataset: SegmentDataset, num_replicas: int | None = None, rank: int | None = None) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=False)
+        self.indices = [i for i, (s, _) in enumerate(dataset.items) if s % self.num_replicas == self.rank]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
