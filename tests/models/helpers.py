@@ -1,4 +1,4 @@
-"""Test helpers shared by several model test files (GAN step recording, stage-2 warnings)."""
+"""Test helpers shared by several model test files (GAN step recording and isolation, stage-2 warnings)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,50 @@ class RecordSteps(L.Callback):
             for name, p in module.named_parameters()
         }
         self.steps.append((index, state))
+
+
+def assert_gan_step_isolated(
+    model: L.LightningModule,
+    reference: L.LightningModule,
+    loader: DataLoader,
+    grads: dict[str, tuple[torch.Tensor | None, ...]],
+    root: Path | None = None,
+) -> None:
+    """Fit ``model`` on one batch and check both updates against hand-computed gradients.
+
+    ``reference`` is an untouched copy of the initial model; ``grads`` holds, for its trainable
+    generator parameters, ``generator`` (d generator loss) and ``plain`` (the same without the
+    adversarial term), and ``critic`` (d critic loss) for its critic. The generator step must apply
+    exactly ``generator`` and leave the critic at its initial values; the critic step must apply
+    exactly ``critic``; and the critic step must not move the generator.
+    """
+    recorder = RecordSteps()
+    trainer = L.Trainer(
+        max_steps=1, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, default_root_dir=root,
+        callbacks=[recorder],
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(model, train_dataloaders=loader)
+    assert [index for index, _ in recorder.steps] == [0, 1], "one generator step, then one critic step"
+    (_, at_g_step), (_, at_d_step) = recorder.steps
+    g_names = [f"network.{name}" for name, p in reference.network.named_parameters() if p.requires_grad]
+    d_names = [f"discriminator.{name}" for name, _ in reference.discriminator.named_parameters()]
+    initial = dict(reference.named_parameters())
+
+    pairs = zip(grads["generator"], grads["plain"], strict=True)
+    adversarial_share = max((g - p).abs().max().item() for g, p in pairs if g is not None)
+    assert adversarial_share > 1e-4, "the reference itself must show the adversarial term"
+    for name, expected in zip(g_names, grads["generator"], strict=True):
+        if expected is not None:
+            torch.testing.assert_close(at_g_step[name][1], expected, rtol=1e-4, atol=1e-6, msg=name)
+    for name, expected in zip(d_names, grads["critic"], strict=True):
+        torch.testing.assert_close(at_d_step[name][0], initial[name], msg=f"generator step moved {name}")
+        torch.testing.assert_close(at_d_step[name][1], expected, rtol=1e-4, atol=1e-6, msg=name)
+    final = dict(model.named_parameters())
+    for name in g_names:
+        torch.testing.assert_close(final[name], at_d_step[name][0], msg=f"critic step moved {name}")
 
 
 def stage2_warnings(model: L.LightningModule, batch: dict, root: Path) -> list[str]:

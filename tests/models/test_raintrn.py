@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 from derain_zoo.models.components.discriminator3d import SpectralNormDiscriminator3d
 from derain_zoo.models.raintrn import RainTRN, RainTRNNetwork
 from derain_zoo.models.raintrn.network import MultiHeadPatchAttention
-from tests.models.helpers import RecordSteps
+from tests.models.helpers import assert_gan_step_isolated
 
 TINY_NET = {"channels": 16, "base_channels": 8, "num_res_blocks": 1, "num_transformer_blocks": 1, "patch_grids": (2, 4)}
 TINY = dict(TINY_NET, disc_channels=4, disc_layers=3)
@@ -208,32 +208,8 @@ def test_generator_and_critic_gradients_are_isolated_both_ways():
     real_scores, fake_scores = reference.discriminator(clean), reference.discriminator(restored.detach())
     d_loss = F.relu(1 - real_scores).mean() + F.relu(1 + fake_scores).mean()  # hinge
     d_grads = torch.autograd.grad(d_loss, critic)
-
-    recorder = RecordSteps()
-    trainer = L.Trainer(
-        max_steps=1, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, callbacks=[recorder],
-    )  # fmt: skip
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        trainer.fit(model, train_dataloaders=DataLoader([batch], batch_size=None))
-    assert [index for index, _ in recorder.steps] == [0, 1], "one generator step, then one critic step"
-    (_, at_g_step), (_, at_d_step) = recorder.steps
-    g_names = [f"network.{name}" for name, _ in reference.network.named_parameters()]
-    d_names = [f"discriminator.{name}" for name, _ in reference.discriminator.named_parameters()]
-    initial = dict(copy.deepcopy(reference).named_parameters())
-
-    adversarial_share = max((g - p).abs().max().item() for g, p in zip(g_grads, plain_grads) if g is not None)
-    assert adversarial_share > 1e-4, "the reference itself must show the adversarial term"
-    for name, expected in zip(g_names, g_grads):
-        if expected is not None:
-            torch.testing.assert_close(at_g_step[name][1], expected, rtol=1e-4, atol=1e-6, msg=name)
-    for name, expected in zip(d_names, d_grads):
-        torch.testing.assert_close(at_d_step[name][0], initial[name], msg=f"generator step moved {name}")
-        torch.testing.assert_close(at_d_step[name][1], expected, rtol=1e-4, atol=1e-6, msg=name)
-    final = dict(model.named_parameters())
-    for name in g_names:
-        torch.testing.assert_close(final[name], at_d_step[name][0], msg=f"critic step moved {name}")
+    grads = {"generator": g_grads, "plain": plain_grads, "critic": d_grads}
+    assert_gan_step_isolated(model, reference, DataLoader([batch], batch_size=None), grads)
 
 
 def test_nonfinite_skip_skips_the_critic_step_with_the_generator_step():
@@ -253,7 +229,8 @@ def test_warm_up_trains_only_the_generator_on_reconstruction():
     fit(model, [rain_clip()])
     for key, value in model.discriminator.named_parameters():
         torch.testing.assert_close(value, dict(before.discriminator.named_parameters())[key])
-    assert any(not torch.equal(a, b) for a, b in zip(model.network.parameters(), before.network.parameters()))
+    pairs = zip(model.network.parameters(), before.network.parameters(), strict=True)
+    assert any(not torch.equal(a, b) for a, b in pairs)
 
 
 def test_single_optimizer_argument_is_rejected_for_the_gan():

@@ -13,15 +13,15 @@ from torch.utils.data import DataLoader
 
 from derain_zoo.cli import DerainCLI
 from derain_zoo.data import (
+    DerainDataModule,
     RainSynAll100DataModule,
     SyntheticRainDataModule,
-    DerainDataModule,
 )
 from derain_zoo.data.rain import sample_rain
 from derain_zoo.models import DerainModule
 from derain_zoo.models.rmfd import RMFD, RMFDNetwork, invert_rain_model
 from derain_zoo.models.rmfd.module import dark_channel, ssim_loss
-from tests.models.helpers import RecordSteps, stage2_warnings
+from tests.models.helpers import assert_gan_step_isolated, stage2_warnings
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 TINY = {"nf": 4, "blocks": 1, "discriminator_widths": (4, 8)}
@@ -203,33 +203,9 @@ def test_stage_two_generator_and_critic_gradients_are_isolated_both_ways(tmp_pat
     plain_grads = torch.autograd.grad(no_adversarial, generator, allow_unused=True)
     d_loss = ((reference.discriminator(real) - 1) ** 2).mean() + (reference.discriminator(fake.detach()) ** 2).mean()
     d_grads = torch.autograd.grad(d_loss, critic)
-
-    recorder = RecordSteps()
     loader = DataLoader([{k: v[i] for k, v in batch.items()} for i in range(2)], batch_size=2)
-    trainer = L.Trainer(
-        max_steps=1, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, limit_val_batches=0, default_root_dir=tmp_path, callbacks=[recorder],
-    )  # fmt: skip
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        trainer.fit(model, loader)
-    assert [index for index, _ in recorder.steps] == [0, 1], "one generator step, then one critic step"
-    (_, at_g_step), (_, at_d_step) = recorder.steps
-    g_names = [f"network.{name}" for name, p in reference.network.named_parameters() if p.requires_grad]
-    d_names = [f"discriminator.{name}" for name, _ in reference.discriminator.named_parameters()]
-    initial = dict(reference.named_parameters())
-
-    adversarial_share = max((g - p).abs().max().item() for g, p in zip(g_grads, plain_grads) if g is not None)
-    assert adversarial_share > 1e-4, "the reference itself must show the adversarial term"
-    for name, expected in zip(g_names, g_grads):
-        if expected is not None:
-            torch.testing.assert_close(at_g_step[name][1], expected, rtol=1e-4, atol=1e-6, msg=name)
-    for name, expected in zip(d_names, d_grads):
-        torch.testing.assert_close(at_d_step[name][0], initial[name], msg=f"generator step moved {name}")
-        torch.testing.assert_close(at_d_step[name][1], expected, rtol=1e-4, atol=1e-6, msg=name)
-    final = dict(model.named_parameters())
-    for name in g_names:
-        torch.testing.assert_close(final[name], at_d_step[name][0], msg=f"critic step moved {name}")
+    grads = {"generator": g_grads, "plain": plain_grads, "critic": d_grads}
+    assert_gan_step_isolated(model, reference, loader, grads, tmp_path)
 
 
 def test_dark_channel_terms_on_a_hand_computed_clip():
