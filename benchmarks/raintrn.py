@@ -59,7 +59,8 @@ def main() -> None:
     report: dict[str, Any] = {"model": "raintrn", "input": list(shape)}
     report["gflops_per_frame_by_component"] = meta_gflops(shape)
     report["authors_layout_gflops_per_frame"] = meta_gflops(shape, downsample=0)["total"]
-    report.update(measure(RainTRNNetwork().eval(), shape, threads=args.threads, repeats=args.repeats, warmup=args.warmup))
+    network = RainTRNNetwork().eval()
+    report.update(measure(network, shape, threads=args.threads, repeats=args.repeats, warmup=args.warmup))
     report["fraction_of_authors_flops"] = report["gflops_per_frame"] / report["authors_layout_gflops_per_frame"]
     print(json.dumps(report, indent=2))
 

@@ -19,7 +19,9 @@ def _subclasses(cls: type) -> list[type]:
 
 
 def _table(base: type) -> dict[str, type]:
-    return {sub.alias: sub for sub in _subclasses(base) if getattr(sub, "alias", "") and not sub.__name__.startswith("_")}
+    """alias -> class for every public subclass of ``base`` that declares an alias."""
+    named = [sub for sub in _subclasses(base) if getattr(sub, "alias", "") and not sub.__name__.startswith("_")]
+    return {sub.alias: sub for sub in named}
 
 
 def model_registry() -> dict[str, type]:
@@ -40,7 +42,8 @@ def class_path(cls: type) -> str:
     """The dotted path LightningCLI resolves (the public package path, not the defining module)."""
     package = cls.__module__.rsplit(".", 1)[0] if cls.__module__.count(".") > 1 else cls.__module__
     module = importlib.import_module(package)
-    return f"{package}.{cls.__name__}" if getattr(module, cls.__name__, None) is cls else f"{cls.__module__}.{cls.__name__}"
+    public = getattr(module, cls.__name__, None) is cls
+    return f"{package}.{cls.__name__}" if public else f"{cls.__module__}.{cls.__name__}"
 
 
 def model_alias(name: str | None) -> str | None:

@@ -13,7 +13,6 @@ from derain_zoo.data.rain import compose
 from derain_zoo.models.j4rnet import DetectionGuidedGRUCell, J4RNet, J4RNetwork
 from derain_zoo.models.j4rnet.module import high_pass
 
-
 TINY = {
     "channels": 8,
     "extractor_blocks": 1,
