@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import lightning as L
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
 from derain_zoo.inference import (
@@ -27,8 +28,9 @@ from derain_zoo.inference import (
 )
 
 if TYPE_CHECKING:
-    from derain_zoo.data.batch import VideoBatch
     from typing_extensions import Self  # typing.Self needs Python 3.11
+
+    from derain_zoo.data.batch import VideoBatch
 
 
 def default_optimizer(params: Any) -> torch.optim.Optimizer:
@@ -56,6 +58,11 @@ class DerainModule(L.LightningModule):
     # again once a checkpoint holds every weight (the run's config.yaml still records them); a subclass
     # extends the tuple (``unsaved_args = (*Parent.unsaved_args, "init_checkpoint")``)
     unsaved_args: ClassVar[tuple[str, ...]] = ("optimizer", "lr_scheduler", "weights")
+    # constructor arguments renamed since checkpoints were saved: old name -> (new name, old value -> new
+    # value), so a checkpoint written before a rename still loads (load_from_checkpoint, weights export)
+    renamed_args: ClassVar[dict[str, tuple[str, Callable[[Any], Any]]]] = {}
+    # a two-stage model sets this to whether its stage 2 starts from a stage-1 checkpoint (init_checkpoint)
+    from_stage1: bool | None = None
 
     def __init_subclass__(cls, shared_base: bool = False, **kwargs: Any) -> None:
         """Wrap each subclass constructor so ``weights`` load once, after the outermost one built the network.
@@ -123,6 +130,20 @@ class DerainModule(L.LightningModule):
     def forward(self, rain: Tensor) -> Tensor:
         """B,T,C,H,W rainy clip -> B,T,C,H,W restored clip."""
         return self.network(rain)
+
+    def on_fit_start(self) -> None:
+        """Stage 2 fitted without the stage-1 checkpoint trains its stage-1 parts from random weights: say so.
+
+        A resumed fit (ckpt_path) or given weights (weights=random is the explicit opt-in) start elsewhere.
+        """
+        super().on_fit_start()
+        untrained = self.from_stage1 is False and self.initial_weights is None and not self.trainer.ckpt_path
+        if untrained and self.hparams.get("stage") == 2:
+            rank_zero_warn(
+                f"{self.alias}: stage 2 starts from random weights: no init_checkpoint (the stage-1 checkpoint) "
+                "was given; pass --model.init_args.init_checkpoint=<stage-1 last.ckpt> (or weights=random to "
+                "train stage 2 from scratch on purpose)"
+            )
 
     def load_initial_weights(self) -> None:
         """Load ``weights`` (a shipped name or a .ckpt / .pt path) after checking its hash and shapes.
@@ -270,12 +291,20 @@ class DerainModule(L.LightningModule):
         return restore_whole(self, rain, context)
 
 
+def _current_names(cls: type[DerainModule], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` with every renamed argument under its current name and in its current form."""
+    for old, (new, convert) in cls.renamed_args.items():
+        if old in kwargs and new not in kwargs:
+            kwargs[new] = convert(kwargs.pop(old))
+    return kwargs
+
+
 def _load_weights_after(init: Callable[..., None]) -> Callable[..., None]:
     """``init`` followed, in the outermost constructor only, by loading the requested weights."""
 
     @functools.wraps(init)
     def wrapped(self: DerainModule, *args: Any, **kwargs: Any) -> None:
-        init(self, *args, **kwargs)
+        init(self, *args, **_current_names(type(self), kwargs))
         if type(self).__init__ is wrapped:
             self.load_initial_weights()
 

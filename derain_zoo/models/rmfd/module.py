@@ -88,7 +88,7 @@ class RMFD(GANDerainModule):
             "flat": flat_weight,
         }
         self.label_noise = label_noise
-        self._from_stage1 = init_checkpoint is not None
+        self.from_stage1 = init_checkpoint is not None
         if init_checkpoint is not None:
             load_weights(self.network, init_checkpoint, prefix="network.")
         if stage == 2:
@@ -198,14 +198,3 @@ class RMFD(GANDerainModule):
         self.untoggle_optimizer(d_opt)
         self.log_losses({**losses, "loss": g_loss, "discriminator": d_loss})
         return g_loss.detach()
-
-    def on_fit_start(self) -> None:
-        """Stage 2 without a stage-1 checkpoint refines random weights adversarially: say so."""
-        super().on_fit_start()
-        # a resumed fit (ckpt_path) or given weights (weights=random: an explicit opt-in) start elsewhere
-        if self.stage == 2 and not self._from_stage1 and self.initial_weights is None and not self.trainer.ckpt_path:
-            rank_zero_warn(
-                "rmfd: stage 2 starts from random weights: no init_checkpoint (the stage-1 checkpoint) was "
-                "given; pass --model.init_args.init_checkpoint=<stage-1 last.ckpt> (or weights=random to "
-                "train stage 2 from scratch on purpose)"
-            )
