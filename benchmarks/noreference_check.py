@@ -1,4 +1,5 @@
-"""Cross-check derain_zoo.metrics.noreference (NIQE, BRISQUE) against independent implementations on real NTURain frames.
+"""Cross-check derain_zoo.metrics.noreference (NIQE, BRISQUE) against independent implementations on real
+NTURain frames.
 
 Not a dependency of the zoo and not a test: it prints the figures quoted in derain_zoo/metrics/noreference.py
 and tests/test_noreference.py. The references come from the package registry (no GitHub downloads):

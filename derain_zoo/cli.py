@@ -10,7 +10,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, Optional
+from typing import Any, NoReturn
 
 import lightning
 import torch
@@ -35,7 +35,8 @@ def run_info() -> dict[str, Any]:
     }
     try:
         repo = Path(derain_zoo.__file__).resolve().parents[1]
-        result = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        command = ["git", "-C", str(repo), "rev-parse", "HEAD"]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=10)
         if result.returncode == 0:
             info["git_commit"] = result.stdout.strip()
     except (OSError, subprocess.SubprocessError):
@@ -225,8 +226,12 @@ class DerainCLI(LightningCLI):
         )
         # LightningCLI builds one parser per sub-command from the same hook, so these appear on
         # every sub-command; only ``predict`` reads them
-        parser.add_argument("--output", type=Optional[str], default=None,
-                            help="predict only: write restored video (.mp4/.avi/.mov...) or frame folder here")
+        parser.add_argument(
+            "--output",
+            type=str | None,
+            default=None,
+            help="predict only: write restored video (.mp4/.avi/.mov...) or frame folder here",
+        )
         parser.add_argument("--overwrite", action="store_true", help="predict only: replace an existing --output")
         parser.add_argument("--side_by_side", action="store_true", help="predict only: write rain | derained frames")
 
@@ -355,8 +360,18 @@ def main(args: Sequence[str] | None = None) -> None:
     from derain_zoo.models.base import NonFiniteLossError
     from derain_zoo.predict import IncompleteOutputError
 
-    user_errors = (UserError, DatasetNotFoundError, NonFiniteLossError, FileNotFoundError, FileExistsError,
-                   NotADirectoryError, IsADirectoryError, PermissionError, ValueError, IncompleteOutputError)
+    user_errors = (
+        UserError,
+        DatasetNotFoundError,
+        NonFiniteLossError,
+        FileNotFoundError,
+        FileExistsError,
+        NotADirectoryError,
+        IsADirectoryError,
+        PermissionError,
+        ValueError,
+        IncompleteOutputError,
+    )
     try:
         run(args)
     except user_errors as error:
@@ -472,6 +487,7 @@ def _run_tool(name: str, argv: list[str]) -> None:
         from derain_zoo import weights as tool
     else:
         from derain_zoo import benchmark as tool
+
     class OneLineToolParser(argparse.ArgumentParser):
         """Argument errors of a tool end in one line, like those of the Lightning commands."""
 

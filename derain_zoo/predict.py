@@ -55,7 +55,7 @@ def to_uint8_frames(video: Tensor) -> Iterator[np.ndarray]:
 
 def side_by_side(rain: Iterable[np.ndarray], restored: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
     """rain | derained, frame by frame, so a viewer sees what was removed."""
-    for left, right in zip(rain, restored):
+    for left, right in zip(rain, restored, strict=False):
         yield np.concatenate([left, right], axis=1)
 
 

@@ -8,10 +8,19 @@ import sys
 import pytest
 
 from derain_zoo.cli import _rewrite_names, main
-from derain_zoo.registry import model_registry, data_registry
+from derain_zoo.registry import data_registry, model_registry
 
 EXPECTED_MODELS = {"identity", "temporal_median"}
-EXPECTED_DATA = {"synthetic", "nturain", "rainsyn_light25", "rainsyn_complex25", "rainsynall100", "folder", "video", "image"}
+EXPECTED_DATA = {
+    "synthetic",
+    "nturain",
+    "rainsyn_light25",
+    "rainsyn_complex25",
+    "rainsynall100",
+    "folder",
+    "video",
+    "image",
+}
 
 
 def _console(*args: str) -> subprocess.CompletedProcess:
@@ -51,8 +60,15 @@ def test_unknown_model_ends_with_one_line_listing_valid_names():
 
 def test_fit_on_a_baseline_says_it_has_nothing_to_train(tmp_path):
     with pytest.raises(SystemExit, match="no parameters to train"):
-        main(["fit", "--model=identity", f"--trainer.default_root_dir={tmp_path}", "--trainer.fast_dev_run=1",
-              "--data.num_workers=0"])
+        main(
+            [
+                "fit",
+                "--model=identity",
+                f"--trainer.default_root_dir={tmp_path}",
+                "--trainer.fast_dev_run=1",
+                "--data.num_workers=0",
+            ]
+        )
 
 
 def test_python_dash_m_entry_point_prints_help():

@@ -56,7 +56,7 @@ def test_in_memory_preview_equals_the_cli_scores_when_not_trimmed(cli_results):
     data.setup("test")
     models = {label: compare.load_model(spec) for label, spec in MODELS.items()}
     preview = compare.evaluate_in_memory(models, data.test_dataloader())
-    for fast, full in zip(preview, cli_results):
+    for fast, full in zip(preview, cli_results, strict=False):
         for metric in ("psnr", "ssim", "psnr_y", "ssim_y"):
             assert fast.mean[metric] == pytest.approx(full.mean[metric], abs=1e-9)
 

@@ -25,8 +25,16 @@ def _metrics(root: Path) -> dict:
 
 @pytest.mark.slow
 def test_two_process_ddp_trains_and_gathers_every_sequence_once(tmp_path):
-    _console("fit", "--config", str(CONF / "j4rnet.yaml"), *DDP, *QUIET, f"--trainer.default_root_dir={tmp_path / 'fit'}",
-             "--trainer.max_epochs=2", "--trainer.limit_val_batches=1")
+    _console(
+        "fit",
+        "--config",
+        str(CONF / "j4rnet.yaml"),
+        *DDP,
+        *QUIET,
+        f"--trainer.default_root_dir={tmp_path / 'fit'}",
+        "--trainer.max_epochs=2",
+        "--trainer.limit_val_batches=1",
+    )
     assert list((tmp_path / "fit").rglob("last.ckpt"))
 
     three_sequences = ["--config", str(CONF / "temporal_median.yaml"), "--data.test_sequences=3", *QUIET]

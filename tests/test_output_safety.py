@@ -197,11 +197,11 @@ def test_two_inputs_with_one_stem_get_distinct_outputs(tmp_path, output_name):
         assert written == ["out_clip_avi.avi", "out_clip_mp4.avi"]
         targets = [tmp_path / name for name in written]
     sources = [inputs / "clip.avi", inputs / "clip.mp4"]
-    for target, source in zip(targets, sources):
+    for target, source in zip(targets, sources, strict=False):
         restored, rain = (video_io.read_frames(target)[0], video_io.read_frames(source)[0])
         assert restored.shape == rain.shape == (8, 16, 24, 3)
     if output_name == "out":  # lossless: each folder holds exactly its own input
-        for target, source in zip(targets, sources):
+        for target, source in zip(targets, sources, strict=False):
             np.testing.assert_array_equal(video_io.read_frames(target)[0], video_io.read_frames(source)[0])
     _no_partial(tmp_path)
 

@@ -36,8 +36,16 @@ def test_fit_test_predict_through_the_cli(alias, tmp_path):
     trainable = model_registry()[alias].trainable
     ckpt: list[str] = []
     if trainable:
-        main(["fit", *common, "--trainer.max_steps=2", "--trainer.limit_val_batches=1",
-              "--trainer.num_sanity_val_steps=0", "--trainer.enable_progress_bar=false"])
+        main(
+            [
+                "fit",
+                *common,
+                "--trainer.max_steps=2",
+                "--trainer.limit_val_batches=1",
+                "--trainer.num_sanity_val_steps=0",
+                "--trainer.enable_progress_bar=false",
+            ]
+        )
         ckpt = [f"--ckpt_path={_run_dir(tmp_path, 'last.ckpt')}"]
     main(["test", *common, *ckpt, "--trainer.enable_progress_bar=false"])
     metrics = json.loads(_run_dir(tmp_path, "metrics.json").read_text())

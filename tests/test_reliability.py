@@ -53,14 +53,20 @@ def test_resume_continues_exactly_like_an_unbroken_run(alias, tmp_path):
     assert changed, "the resumed run did not train"
     for key in straight:
         assert torch.allclose(straight[key].float(), resumed[key].float(), atol=1e-6), key
-    counters = [torch.load(tmp_path / run / "checkpoints" / "last.ckpt", weights_only=True) for run in ("straight", "split")]
+    counters = [
+        torch.load(tmp_path / run / "checkpoints" / "last.ckpt", weights_only=True) for run in ("straight", "split")
+    ]
     assert [c["global_step"] for c in counters] == [counters[0]["global_step"]] * 2 and counters[0]["global_step"] > 0
     assert counters[0]["epoch"] == counters[1]["epoch"]
 
 
 def test_resume_from_a_mid_epoch_checkpoint_continues_the_data_stream_exactly(tmp_path):
-    every_3_steps = ["--checkpoint.every_n_train_steps=3", "--checkpoint.save_top_k=-1", "--checkpoint.monitor=null",
-                     "--checkpoint.filename=s{step}"]
+    every_3_steps = [
+        "--checkpoint.every_n_train_steps=3",
+        "--checkpoint.save_top_k=-1",
+        "--checkpoint.monitor=null",
+        "--checkpoint.filename=s{step}",
+    ]
     common = ["--trainer.max_steps=6", "--trainer.limit_val_batches=0", "--data.train_clips=8"]  # 4 batches/epoch
     _fit("j4rnet", tmp_path / "straight", *common, *every_3_steps)
     mid_epoch = tmp_path / "straight" / "checkpoints" / "s3.ckpt"
@@ -99,16 +105,29 @@ def _poison(cli_args: list[str]) -> None:
 
 
 def test_non_finite_loss_stops_training_naming_model_step_and_term(tmp_path):
-    args = ["fit", "--config", str(CONF / "j4rnet.yaml"), f"--trainer.default_root_dir={tmp_path}", *QUIET,
-            "--trainer.max_steps=3"]
+    args = [
+        "fit",
+        "--config",
+        str(CONF / "j4rnet.yaml"),
+        f"--trainer.default_root_dir={tmp_path}",
+        *QUIET,
+        "--trainer.max_steps=3",
+    ]
     with pytest.raises(NonFiniteLossError, match=r"model 'j4rnet' at global step 0: term '\w+'"):
         _poison(args)
     assert not list(tmp_path.rglob("*.ckpt")), "a checkpoint was written after a non-finite loss"
 
 
 def test_non_finite_weights_are_never_checkpointed(tmp_path):
-    args = ["fit", "--config", str(CONF / "j4rnet.yaml"), f"--trainer.default_root_dir={tmp_path}", *QUIET,
-            "--trainer.max_steps=2", "--model.init_args.nonfinite=skip"]
+    args = [
+        "fit",
+        "--config",
+        str(CONF / "j4rnet.yaml"),
+        f"--trainer.default_root_dir={tmp_path}",
+        *QUIET,
+        "--trainer.max_steps=2",
+        "--model.init_args.nonfinite=skip",
+    ]
     with pytest.raises(NonFiniteLossError, match="checkpoint not written"):
         _poison(args)
     assert not list(tmp_path.rglob("*.ckpt"))
@@ -124,8 +143,17 @@ def test_same_seed_and_config_give_the_same_validation_metrics(tmp_path):
 
 
 def test_run_folder_keeps_config_version_and_commit(tmp_path):
-    run(["fit", "--config", str(CONF / "j4rnet.yaml"), f"--trainer.default_root_dir={tmp_path}",
-         "--trainer.max_steps=1", "--trainer.limit_val_batches=0", "--trainer.enable_progress_bar=false"])
+    run(
+        [
+            "fit",
+            "--config",
+            str(CONF / "j4rnet.yaml"),
+            f"--trainer.default_root_dir={tmp_path}",
+            "--trainer.max_steps=1",
+            "--trainer.limit_val_batches=0",
+            "--trainer.enable_progress_bar=false",
+        ]
+    )
     info_file = next(tmp_path.rglob("run_info.json"))
     info = json.loads(info_file.read_text())
     assert info["derain_zoo"] and info["torch"]
@@ -141,8 +169,14 @@ def test_bf16_mixed_precision_trains_every_model(alias, tmp_path):
 
 
 # ------------------------------------------------------------------------------ bad input, real CLI
-TINY_TEST = ["--data.num_workers=0", "--data.test_sequences=1", "--data.test_frames=3", "--data.frame_size=32",
-             "--data.crop_size=16", "--trainer.enable_progress_bar=false"]
+TINY_TEST = [
+    "--data.num_workers=0",
+    "--data.test_sequences=1",
+    "--data.test_frames=3",
+    "--data.frame_size=32",
+    "--data.crop_size=16",
+    "--trainer.enable_progress_bar=false",
+]
 
 
 def test_missing_checkpoint_is_one_clear_line(tmp_path):
@@ -192,7 +226,9 @@ def test_data_root_of_the_wrong_layout_is_one_clear_line(tmp_path):
 def test_a_file_that_is_not_a_video_is_one_clear_line(tmp_path):
     fake = tmp_path / "holiday.mp4"
     fake.write_bytes(b"this is not a video")
-    line = _one_line_error(_console("predict", "--model=identity", f"--data.input={fake}", f"--output={tmp_path}/o.mp4"))
+    line = _one_line_error(
+        _console("predict", "--model=identity", f"--data.input={fake}", f"--output={tmp_path}/o.mp4")
+    )
     assert "holiday.mp4" in line
 
 

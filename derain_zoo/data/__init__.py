@@ -1,6 +1,7 @@
 """Data side of the zoo: the data modules (one alias per layout), rain models, video I/O."""
 
 from derain_zoo.data.datamodule import (
+    DerainDataModule,
     FolderDataModule,
     ImageDataModule,
     NTURainDataModule,
@@ -10,7 +11,6 @@ from derain_zoo.data.datamodule import (
     SequenceDataModule,
     SyntheticRainDataModule,
     VideoDataModule,
-    DerainDataModule,
 )
 from derain_zoo.data.layouts import DatasetNotFoundError
 

@@ -2,9 +2,10 @@
 
 Clean video (``content``): a virtual camera moves smoothly over a background, either a photograph
 from scikit-image's bundled sample images or a dead-leaves scene textured with them
-(``scenes.py``; ``mixed``, the default, draws either with equal odds), seen (pan, zoom and a small rotation, all bounded sinusoids so long sequences stay inside the
-photo) while an elliptical patch cut from another photograph moves on its own path in front of
-it, so temporal models meet both global and independent motion. Rain comes from ``rain.py``.
+(``scenes.py``; ``mixed``, the default, draws either with equal odds), seen (pan, zoom and a
+small rotation, all bounded sinusoids so long sequences stay inside the photo) while an elliptical
+patch cut from another photograph moves on its own path in front of it, so temporal models meet
+both global and independent motion. Rain comes from ``rain.py``.
 Training, validation and test use different photographs; every clip is a pure function of
 (seed, split, epoch, index), so validation and test are identical run to run and a resumed
 training run sees the same stream.

@@ -371,7 +371,10 @@ def format_table(entries: Sequence[Shipped]) -> str:
         for entry in entries
     ]
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in (header, *rows)]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip()
+        for row in (header, *rows)
+    ]
     return "\n".join(lines)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from derain_zoo.data import SyntheticRainDataModule, DerainDataModule
+from derain_zoo.data import DerainDataModule, SyntheticRainDataModule
 from derain_zoo.data.rain import compose
 from derain_zoo.data.synthetic import PHOTOS, SyntheticRainClips, photo_path
 

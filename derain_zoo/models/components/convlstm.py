@@ -15,9 +15,7 @@ class ConvLSTMCell(nn.Module):
     large convolution instead of eight small ones. ``state=None`` starts from zeros.
     """
 
-    def __init__(
-        self, input_channels: int, hidden_channels: int, kernel_size: int = 3
-    ) -> None:
+    def __init__(self, input_channels: int, hidden_channels: int, kernel_size: int = 3) -> None:
         super().__init__()
         self.hidden_channels = hidden_channels
         self.gates = nn.Conv2d(
@@ -35,11 +33,7 @@ class ConvLSTMCell(nn.Module):
     def forward(self, x: Tensor, state: LSTMState | None = None) -> LSTMState:
         """B,Cin,H,W and (h, c) -> new (h, c), each B,Chidden,H,W."""
         hidden, cell = self.initial_state(x) if state is None else state
-        in_gate, forget_gate, out_gate, candidate = self.gates(
-            torch.cat((x, hidden), 1)
-        ).chunk(4, 1)
-        cell = torch.sigmoid(forget_gate) * cell + torch.sigmoid(in_gate) * torch.tanh(
-            candidate
-        )
+        in_gate, forget_gate, out_gate, candidate = self.gates(torch.cat((x, hidden), 1)).chunk(4, 1)
+        cell = torch.sigmoid(forget_gate) * cell + torch.sigmoid(in_gate) * torch.tanh(candidate)
         hidden = torch.sigmoid(out_gate) * torch.tanh(cell)
         return hidden, cell

@@ -136,7 +136,7 @@ class Res2NetDWConv(nn.Module):
         groups = x.chunk(self.scales, dim=1)
         outputs = [groups[0]]
         previous: Tensor | None = None
-        for group, conv in zip(groups[1:], self.convs):
+        for group, conv in zip(groups[1:], self.convs, strict=False):
             previous = conv(group if previous is None else group + previous)
             outputs.append(previous)
         return torch.cat(outputs, dim=1)
@@ -329,7 +329,7 @@ class DDSANetwork(nn.Module):
         x = pad_to_multiple(rain, self.multiple).contiguous(memory_format=torch.channels_last)
         features = self.embed(x)
         skips = []
-        for encoder, down in zip(self.encoders, self.downs):
+        for encoder, down in zip(self.encoders, self.downs, strict=False):
             features = encoder(features)
             skips.append(features)
             features = down(features)

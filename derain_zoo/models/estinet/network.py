@@ -90,8 +90,9 @@ class SICM(nn.Module):
 
     Encoder: a conv at full size, then four ResNet stages, each halving the size (1/2 .. 1/16).
     Decoder: a 1x1 conv (residual) at 1/16, then four up-projections, each adding the encoder
-    feature of the scale it reaches (the stem's through a 1x1 projection to the decoder width). Fusion: every encoder stage up-projected to full size
-    (``fusion_channels`` each), concatenated, one 5x5 conv. Output: [decoder, fusion] channels.
+    feature of the scale it reaches (the stem's through a 1x1 projection to the decoder width).
+    Fusion: every encoder stage up-projected to full size (``fusion_channels`` each), concatenated,
+    one 5x5 conv. Output: [decoder, fusion] channels.
     Any H, W works: upsampling goes to the exact size of the skip it meets.
     """
 
@@ -132,10 +133,10 @@ class SICM(nn.Module):
             skips.append(stage(skips[-1]))
         e0, e1, e2, e3, e4 = skips
         d = F.relu(self.bottleneck(e4)) + e4
-        for up, skip in zip(self.decoder[:3], (e3, e2, e1)):
+        for up, skip in zip(self.decoder[:3], (e3, e2, e1), strict=False):
             d = up(d, skip.shape[-2:]) + skip
         d = self.decoder[3](d, size) + self.stem_skip(e0)
-        fused = torch.cat([up(e, size) for up, e in zip(self.fusion_up, (e1, e2, e3, e4))], dim=1)
+        fused = torch.cat([up(e, size) for up, e in zip(self.fusion_up, (e1, e2, e3, e4), strict=False)], dim=1)
         return torch.cat([d, F.relu(self.fusion(fused))], dim=1)
 
 

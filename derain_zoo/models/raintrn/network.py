@@ -67,6 +67,7 @@ class MultiHeadPatchAttention(nn.Module):
             self.query(x).chunk(heads, dim=1),
             self.key(x).chunk(heads, dim=1),
             self.value(x).chunk(heads, dim=1),
+            strict=False,
         )
         return torch.cat([patch_attention(q, k, v, grid) for grid, q, k, v in groups], dim=1)
 
@@ -143,14 +144,14 @@ class RainTRNNetwork(nn.Module):
             return nn.LeakyReLU(negative_slope)
 
         encoder: list[nn.Module] = [nn.Conv2d(2 * in_channels, widths[0], 3, padding=1), act()]
-        for wide_in, wide_out in zip(widths[:-1], widths[1:]):
+        for wide_in, wide_out in zip(widths[:-1], widths[1:], strict=False):
             encoder += [nn.Conv2d(wide_in, wide_out, 3, stride=2, padding=1), act()]
         encoder += [ResidualBlock(channels) for _ in range(num_res_blocks)]
         self.encoder = nn.Sequential(*encoder)
         self.sttn = nn.Sequential(*[TransformerBlock(channels, patch_grids) for _ in range(num_transformer_blocks)])
 
         decoder: list[nn.Module] = []
-        for wide_in, wide_out in zip(widths[:0:-1], widths[-2::-1]):
+        for wide_in, wide_out in zip(widths[:0:-1], widths[-2::-1], strict=False):
             # bilinear + conv instead of a transposed conv: no checkerboard artefacts
             decoder += [nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)]
             decoder += [nn.Conv2d(wide_in, wide_out, 3, padding=1), act()]

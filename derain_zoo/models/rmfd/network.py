@@ -306,7 +306,8 @@ class RMFDNetwork(nn.Module):
         window: Tensor,
         states: Sequence[LSTMState | None],
     ) -> tuple[Tensor, list[LSTMState]]:
-        """One refinement step from the previous outputs (t-2, t-1), B1(t), the rainy window t-2..t+2 and one state per head.
+        """One refinement step from the previous outputs (t-2, t-1), B1(t), the rainy window t-2..t+2 and
+        one state per head.
 
         Branch 1 sees [B(t-2), B(t-1), O(t), O(t+1), O(t+2)], branch 2 the same with B1(t) in place of
         O(t), as in the authors' code.
