@@ -23,7 +23,7 @@ from derain_zoo.data import video_io
 from derain_zoo.registry import model_registry
 from derain_zoo.weights import shipped
 
-SHIPPED = ("j4rnet", "raintrn")
+SHIPPED = ("j4rnet", "raintrn", "rmfd")
 TRAINABLE = [alias for alias, cls in model_registry().items() if cls.trainable]
 QUIET = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
 
