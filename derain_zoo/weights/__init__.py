@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 WEIGHTS_DIR_ENV = "DERAIN_ZOO_WEIGHTS_DIR"
 RANDOM = "random"  # the explicit opt-in for untrained weights (smoke tests)
-SIZE_LIMIT_BYTES = 10 * 1024 * 1024  # the most one shipped file may weigh (DESIGN.md section 9)
+SIZE_LIMIT_BYTES = 10 * 1024 * 1024  # the most one shipped file may weigh (CONTRIBUTING.md, Weights)
 PATH_SUFFIXES = (".pt", ".pth", ".ckpt")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
