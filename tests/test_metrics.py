@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+from typing import Any
 
 import cv2
 import numpy as np
@@ -11,7 +13,7 @@ import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from derain_zoo.benchmark import basicsr_scores
-from derain_zoo.metrics import PairedScores, average, calculate_psnr, calculate_ssim, frame_scores
+from derain_zoo.metrics import NoReferenceScores, PairedScores, average, calculate_psnr, calculate_ssim, frame_scores
 from derain_zoo.metrics.evaluator import format_scores, merge
 from derain_zoo.metrics.paired import COLUMNS
 
@@ -139,3 +141,47 @@ def test_test_table_shows_only_the_metrics_that_were_computed():
     )
     header = format_scores(*merge(real)).splitlines()[0]
     assert "NIQE" in header and "BRISQUE" in header and "PSNR" not in header and "SSIM" not in header
+
+
+def _ddp_rank(rank: int, port: int, queue: Any) -> None:
+    """One gloo rank: scores its share of three sequences (frame 2 of 'a' on both ranks), then summarises."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.distributed.init_process_group("gloo", rank=rank, world_size=2)
+    rain, clean = _three_sequences()
+    paired, no_reference = PairedScores(), NoReferenceScores()
+    if rank == 0:
+        paired.update(rain[0:1, :3], clean[0:1, :3], ["a"], torch.arange(3)[None])
+        paired.update(rain[1:2, :1], clean[1:2, :1], ["b"], torch.zeros(1, 1, dtype=torch.int64))
+    else:
+        paired.update(rain[0:1, 2:], clean[0:1, 2:], ["a"], torch.arange(2, 4)[None])
+        paired.update(rain[2:3], clean[2:3], ["c"], torch.arange(4)[None])
+    queue.put((paired.summary(), no_reference.summary(), paired.compute()["psnr_y"].item()))
+    torch.distributed.destroy_process_group()
+
+
+def _three_sequences() -> tuple[torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    clean = torch.rand(3, 4, 3, 16, 16)
+    return (clean + 0.1 * torch.randn_like(clean)).clamp(0, 1), clean
+
+
+@pytest.mark.slow  # two spawned interpreters
+def test_sequence_scores_gather_every_rank_with_names_and_equal_one_process():
+    context = torch.multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    ranks = [context.Process(target=_ddp_rank, args=(rank, 29000 + os.getpid() % 1000, queue)) for rank in range(2)]
+    for process in ranks:
+        process.start()
+    results = [queue.get(timeout=600) for _ in ranks]
+    for process in ranks:
+        process.join()
+    rain, clean = _three_sequences()
+    single = PairedScores()
+    single.update(rain[0:1], clean[0:1], ["a"], torch.arange(4)[None])
+    single.update(rain[1:2, :1], clean[1:2, :1], ["b"], torch.zeros(1, 1, dtype=torch.int64))
+    single.update(rain[2:3], clean[2:3], ["c"], torch.arange(4)[None])
+    expected = single.summary()
+    for paired, no_reference, computed in results:
+        assert [(row["name"], row["frames"]) for row in paired[0]] == [("a", 4), ("b", 1), ("c", 4)]
+        assert paired == expected and computed == pytest.approx(expected[1]["psnr_y"], abs=1e-12)
+        assert no_reference[0] == [] and no_reference[1]["frames"] == 0  # no rank scored any: still syncs
