@@ -20,16 +20,16 @@ def main() -> None:
     """Build the paper-size network in eval mode and print its figures as JSON."""
     parser = argparse.ArgumentParser(description=__doc__)
     add_protocol_arguments(parser, frames=9)
-    parser.add_argument("--phase", type=int, default=2, choices=[1, 2])
+    parser.add_argument("--stage", type=int, default=2, choices=[1, 2])
     args = parser.parse_args()
     torch.manual_seed(0)
-    network = J4RNetwork(recurrent=args.phase == 2).eval()
+    network = J4RNetwork(recurrent=args.stage == 2).eval()
     shape = (1, args.frames, 3, args.size, args.size)
     figures = measure(network, shape, threads=args.threads, repeats=args.repeats, warmup=args.warmup)
     figures["gflops_per_frame_by_component"] = component_gflops(network, torch.rand(*shape))
     print(
         json.dumps(
-            {"model": "j4rnet", "phase": args.phase, "input": list(shape), **figures},
+            {"model": "j4rnet", "stage": args.stage, "input": list(shape), **figures},
             indent=2,
         )
     )

@@ -1,4 +1,4 @@
-"""J4R-Net: shapes, the slides' GRU equations, occlusion detection, loss skipping, the two phases."""
+"""J4R-Net: shapes, the slides' GRU equations, occlusion detection, loss skipping, the two stages."""
 
 from __future__ import annotations
 
@@ -231,7 +231,7 @@ def test_loss_skips_layers_the_batch_does_not_carry():
 def test_loss_is_the_slides_four_term_total_with_b_equals_o_minus_s_only_where_alpha_is_0():
     """l_all = l_joint + 0.001 l_detect + 0.0001 l_rect + 0.0001 l_removal (the slides' lambdas), every
     term rebuilt by hand: squared errors of B and of E(B), the two-class log-loss against alpha, and the
-    streak error over visible (alpha = 0) pixels only. Phase 1, whose output is O - S, compares it
+    streak error over visible (alpha = 0) pixels only. Stage 1, whose output is O - S, compares it
     with B only where alpha = 0 as well."""
     torch.manual_seed(0)
     batch = hybrid_batch(torch.Generator().manual_seed(0))
@@ -261,10 +261,10 @@ def test_loss_is_the_slides_four_term_total_with_b_equals_o_minus_s_only_where_a
     total = expected["joint"] + 1e-3 * expected["detect"] + 1e-4 * expected["rect"] + 1e-4 * expected["removal"]
     torch.testing.assert_close(terms["loss"], total, rtol=1e-6, atol=0)
 
-    phase1 = J4RNet(**TINY, phase=1)
+    stage1 = J4RNet(**TINY, stage=1)
     with torch.no_grad():
-        output = phase1.network.forward_all(batch["rain"])
-        terms = phase1.compute_losses(output, batch)
+        output = stage1.network.forward_all(batch["rain"])
+        terms = stage1.compute_losses(output, batch)
     assert set(terms) == {"joint", "rect", "removal", "loss"}
     joint = squared(output.removal, clean, visible)
     rect = squared(high_pass(output.removal, kernel), high_pass(clean, kernel), visible)
@@ -274,15 +274,15 @@ def test_loss_is_the_slides_four_term_total_with_b_equals_o_minus_s_only_where_a
     torch.testing.assert_close(terms["loss"], joint + 1e-4 * rect + 1e-4 * removal, rtol=1e-6, atol=0)
 
 
-def test_phase2_without_a_phase1_checkpoint_warns_when_fitting(tmp_path: Path):
-    """configs/j4rnet.yaml leaves init_checkpoint null: phase 2 from random weights must not be silent."""
+def test_stage2_without_a_stage1_checkpoint_warns_when_fitting(tmp_path: Path):
+    """configs/j4rnet.yaml leaves init_checkpoint null: stage 2 from random weights must not be silent."""
     import lightning as L
 
     batch = hybrid_batch(torch.Generator().manual_seed(0), clips=1)
     loader = torch.utils.data.DataLoader([{k: v[0] for k, v in batch.items()}], batch_size=1)
     for model, warns in (
         (J4RNet(**TINY), True),
-        (J4RNet(**TINY, phase=1), False),
+        (J4RNet(**TINY, stage=1), False),
         (J4RNet(**TINY, weights="random"), False),
     ):
         trainer = L.Trainer(
@@ -295,35 +295,41 @@ def test_phase2_without_a_phase1_checkpoint_warns_when_fitting(tmp_path: Path):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             trainer.fit(model, loader)
-        said = [str(w.message) for w in caught if "phase 2 starts from random weights" in str(w.message)]
-        assert bool(said) == warns, (model.phase, said)
+        said = [str(w.message) for w in caught if "stage 2 starts from random weights" in str(w.message)]
+        assert bool(said) == warns, (model.stage, said)
 
 
-def test_phase1_trains_only_the_single_frame_removal_path():
-    model = J4RNet(**TINY, phase=1)
+def test_stage1_trains_only_the_single_frame_removal_path():
+    model = J4RNet(**TINY, stage=1)
     names = {name.split(".")[1] for name, _ in model.named_parameters()}
     assert names == {"head", "extractor", "removal", "streak_head"}
 
 
-def test_phase2_starts_from_a_phase1_checkpoint_and_reproduces_its_output(
+def test_phase_the_name_before_stage_still_builds_the_same_model():
+    """Checkpoints saved before the rename carry phase=1 / phase=2 in their hyper-parameters."""
+    model = J4RNet(**TINY, phase=1)
+    assert model.stage == 1 and not model.network.recurrent and model.hparams.stage == 1
+
+
+def test_stage2_starts_from_a_stage1_checkpoint_and_reproduces_its_output(
     tmp_path: Path,
 ):
     torch.manual_seed(0)
-    phase1 = J4RNet(**TINY, phase=1)
+    stage1 = J4RNet(**TINY, stage=1)
     train(
-        phase1,
+        stage1,
         [hybrid_batch(torch.Generator().manual_seed(0), frames=1)],
         steps=3,
         lr=1e-3,
     )
-    checkpoint = tmp_path / "phase1.ckpt"
-    torch.save({"state_dict": phase1.state_dict()}, checkpoint)
-    phase2 = J4RNet(**TINY, phase=2, init_checkpoint=str(checkpoint))
-    for name, value in phase1.network.state_dict().items():
-        assert torch.equal(phase2.network.state_dict()[name], value), name
+    checkpoint = tmp_path / "stage1.ckpt"
+    torch.save({"state_dict": stage1.state_dict()}, checkpoint)
+    stage2 = J4RNet(**TINY, stage=2, init_checkpoint=str(checkpoint))
+    for name, value in stage1.network.state_dict().items():
+        assert torch.equal(stage2.network.state_dict()[name], value), name
     rain = torch.rand(1, 3, 3, 16, 16)
-    with torch.no_grad():  # JRC-Net's detail starts at zero: phase 2 begins where phase 1 ended
-        assert torch.allclose(phase2(rain), phase1(rain), atol=1e-6)
+    with torch.no_grad():  # JRC-Net's detail starts at zero: stage 2 begins where stage 1 ended
+        assert torch.allclose(stage2(rain), stage1(rain), atol=1e-6)
     with pytest.raises(RuntimeError, match="size mismatch"):
         J4RNet(**{**TINY, "channels": 12}, init_checkpoint=str(checkpoint))
 
@@ -374,18 +380,18 @@ def _fit(config: str, root: Path, *extra: str) -> None:
     )
 
 
-def test_paper_configs_train_phase1_then_phase2_from_its_checkpoint(tmp_path: Path):
+def test_paper_configs_train_stage1_then_stage2_from_its_checkpoint(tmp_path: Path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        _fit("j4rnet_phase1.yaml", tmp_path / "phase1")
-        checkpoint = tmp_path / "phase1" / "checkpoints" / "last.ckpt"
+        _fit("j4rnet_phase1.yaml", tmp_path / "stage1")
+        checkpoint = tmp_path / "stage1" / "checkpoints" / "last.ckpt"
         assert checkpoint.is_file()
         _fit(
             "j4rnet.yaml",
-            tmp_path / "phase2",
+            tmp_path / "stage2",
             f"--model.init_args.init_checkpoint={checkpoint}",
             "--model.init_args.reconstruction_blocks=1",
         )
-    phase2 = torch.load(tmp_path / "phase2" / "checkpoints" / "last.ckpt", weights_only=True)
-    assert phase2["hyper_parameters"]["phase"] == 2
-    assert any(key.startswith("network.memory.") for key in phase2["state_dict"])
+    stage2 = torch.load(tmp_path / "stage2" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert stage2["hyper_parameters"]["stage"] == 2
+    assert any(key.startswith("network.memory.") for key in stage2["state_dict"])

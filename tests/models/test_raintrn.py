@@ -233,9 +233,15 @@ def test_warm_up_trains_only_the_generator_on_reconstruction():
     assert any(not torch.equal(a, b) for a, b in pairs)
 
 
-def test_single_optimizer_argument_is_rejected_for_the_gan():
-    with pytest.raises(ValueError, match="g_optimizer"):
-        RainTRN(**TINY, optimizer=lambda params: torch.optim.SGD(params, lr=0.1))
+def test_optimizer_drives_the_generator_and_d_optimizer_the_critic():
+    """The GAN models' one naming; the name before it, g_optimizer, still reaches the generator."""
+    for name in ("optimizer", "g_optimizer"):
+        model = RainTRN(**TINY, **{name: lambda params: torch.optim.SGD(params, lr=0.1)})
+        g_opt, d_opt = model.configure_optimizers()
+        assert isinstance(g_opt, torch.optim.SGD) and isinstance(d_opt, torch.optim.Adam)
+        assert {id(p) for group in g_opt.param_groups for p in group["params"]} == {
+            id(p) for p in model.network.parameters()
+        }
 
 
 @pytest.mark.parametrize("reconstruction", ["l1", pytest.param("ssim_mse", marks=pytest.mark.slow)])
@@ -244,7 +250,7 @@ def test_overfitting_one_clip_halves_the_reconstruction_loss(reconstruction):
     model = RainTRN(
         **TINY,
         reconstruction=reconstruction,
-        g_optimizer=lambda params: torch.optim.Adam(params, lr=3e-3, betas=(0.0, 0.99)),
+        optimizer=lambda params: torch.optim.Adam(params, lr=3e-3, betas=(0.0, 0.99)),
     )
     clip = rain_clip(clips=1, frames=2)
 

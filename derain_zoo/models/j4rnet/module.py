@@ -1,4 +1,4 @@
-"""J4R-Net training: the slides' joint loss and the two-phase schedule (single-frame, then recurrent)."""
+"""J4R-Net training: the slides' joint loss and the two-stage schedule (single-frame, then recurrent)."""
 
 from __future__ import annotations
 
@@ -47,12 +47,12 @@ def masked_mse(prediction: Tensor, target: Tensor, mask: Tensor | None) -> Tenso
 class J4RNet(DerainModule):
     """J4R-Net with its loss l_joint + 0.001 l_detect + 0.0001 l_rect + 0.0001 l_removal.
 
-    ``phase=1`` trains the single-frame removal path (first conv, extractor, R-Net, last two convs);
-    ``phase=2`` the whole recurrent network, usually from ``init_checkpoint`` = a phase-1 checkpoint.
+    ``stage=1`` trains the single-frame removal path (first conv, extractor, R-Net, last two convs);
+    ``stage=2`` the whole recurrent network, usually from ``init_checkpoint`` = a stage-1 checkpoint.
     Auxiliary terms need their layer in the batch (``occlusion`` for l_detect, ``streak`` for
     l_removal); real data without them trains on the remaining terms, with a warning once per term.
     With an ``occlusion`` layer, the terms that rest on B = O - S count only the pixels where the
-    slides say it holds (alpha = 0): l_removal always, and phase 1's l_joint and l_rect, whose
+    slides say it holds (alpha = 0): l_removal always, and stage 1's l_joint and l_rect, whose
     output is O - S.
     """
 
@@ -64,9 +64,10 @@ class J4RNet(DerainModule):
         "detect_layers",
         "reconstruction_blocks",
         "fusion_blocks",
-        "phase",
+        "stage",
     )
     unsaved_args = (*DerainModule.unsaved_args, "init_checkpoint")
+    renamed_args = {"phase": ("stage", int)}  # checkpoints saved before the two-stage switch was named stage
 
     def __init__(
         self,
@@ -76,7 +77,7 @@ class J4RNet(DerainModule):
         detect_layers: int = 2,
         reconstruction_blocks: int = 2,
         fusion_blocks: int = 1,
-        phase: int = 2,
+        stage: int = 2,
         detect_weight: float = 1e-3,
         rect_weight: float = 1e-4,
         removal_weight: float = 1e-4,
@@ -86,9 +87,9 @@ class J4RNet(DerainModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if phase not in (1, 2):
-            raise ValueError(f"phase must be 1 (single-frame removal) or 2 (joint recurrent), got {phase}")
-        self.phase = phase
+        if stage not in (1, 2):
+            raise ValueError(f"stage must be 1 (single-frame removal) or 2 (joint recurrent), got {stage}")
+        self.stage = stage
         self.loss_weights = {
             "detect": detect_weight,
             "rect": rect_weight,
@@ -97,21 +98,21 @@ class J4RNet(DerainModule):
         self.occlusion_threshold = occlusion_threshold
         self.register_buffer("highpass_kernel", gaussian_kernel(highpass_sigma), persistent=False)
         self._warned_skips: set[str] = set()
-        self._from_phase1 = bool(init_checkpoint)
+        self.from_stage1 = bool(init_checkpoint)
         if init_checkpoint:
-            self.load_phase1(init_checkpoint)
+            self.load_stage1(init_checkpoint)
 
     def configure_network(self) -> J4RNetwork:
-        """The whole recurrent network in phase 2, the single-frame removal path in phase 1."""
-        return J4RNetwork(**self.network_args(J4RNetwork, recurrent=self.hparams.phase == 2))
+        """The whole recurrent network in stage 2, the single-frame removal path in stage 1."""
+        return J4RNetwork(**self.network_args(J4RNetwork, recurrent=self.hparams.stage == 2))
 
-    def load_phase1(self, path: str) -> None:
-        """Start from a phase-1 checkpoint: every phase-1 weight must load; the recurrent parts stay new."""
+    def load_stage1(self, path: str) -> None:
+        """Start from a stage-1 checkpoint: every stage-1 weight must load; the recurrent parts stay new."""
         single_frame = J4RNetwork(**self.network_args(J4RNetwork, recurrent=False))
         load_weights(single_frame, path, prefix="network.", strict=True)
         result = self.network.load_state_dict(single_frame.state_dict(), strict=False)
-        if result.unexpected_keys:  # only possible when loading into a phase-1 module of other sizes
-            raise RuntimeError(f"phase-1 weights not used: {result.unexpected_keys}")
+        if result.unexpected_keys:  # only possible when loading into a stage-1 module of other sizes
+            raise RuntimeError(f"stage-1 weights not used: {result.unexpected_keys}")
 
     def compute_losses(self, output: J4RNetOutput, batch: dict[str, Any]) -> dict[str, Tensor]:
         """Every loss term the batch supports, unweighted; ``loss`` is the weighted total."""
@@ -119,8 +120,8 @@ class J4RNet(DerainModule):
         # alpha = 0 (visible) pixels, where the slides' B = O - S holds; the streak target also exists
         # under opaque drops, where the frame shows none of it
         visible = (batch["occlusion"] <= self.occlusion_threshold).to(clean) if "occlusion" in batch else None
-        # phase 1's output is O - S: compare it with B only where that is the slides' estimate of B
-        output_mask = visible if self.phase == 1 else None
+        # stage 1's output is O - S: compare it with B only where that is the slides' estimate of B
+        output_mask = visible if self.stage == 1 else None
         terms = {
             "joint": masked_mse(output.background, clean, output_mask),
             "rect": masked_mse(
@@ -144,17 +145,6 @@ class J4RNet(DerainModule):
         )
         return terms
 
-    def on_fit_start(self) -> None:
-        """Phase 2 without a phase-1 checkpoint trains the removal path from random weights: say so."""
-        super().on_fit_start()
-        # a resumed fit (ckpt_path) or given weights (weights=random: an explicit opt-in) start elsewhere
-        if self.phase == 2 and not self._from_phase1 and self.initial_weights is None and not self.trainer.ckpt_path:
-            rank_zero_warn(
-                "j4rnet: phase 2 starts from random weights: no init_checkpoint (the phase-1 checkpoint) "
-                "was given; pass --model.init_args.init_checkpoint=<phase-1 last.ckpt> (or weights=random "
-                "to train phase 2 from scratch on purpose)"
-            )
-
     def _warn_skip(self, term: str, key: str) -> None:
         """Say once per term that the data lacks its layer, instead of faking one."""
         if term not in self._warned_skips:
@@ -162,7 +152,7 @@ class J4RNet(DerainModule):
             rank_zero_warn(f"j4rnet: batch has no '{key}' layer, l_{term} is skipped")
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor | None:
-        """One step on the joint loss (phase 1: the removal path's output and streaks)."""
+        """One step on the joint loss (stage 1: the removal path's output and streaks)."""
         losses = self.compute_losses(self.network.forward_all(batch["rain"]), batch)
         for name, value in losses.items():
             if not self.check_finite(value, name):

@@ -134,7 +134,7 @@ class FusionNet(nn.Module):
     B_t = (1 - alpha) (O - S) + alpha B_fill with B_fill = (O - S) + D(f^r, f^c, alpha), i.e.
     B_t = O - S + alpha * D: where alpha = 0 the output is the removal result exactly as the hybrid
     model requires, where alpha = 1 the detail D reconstructs the background. The last conv starts
-    at zero so phase 2 begins from the phase-1 (removal-only) output.
+    at zero so stage 2 begins from the stage-1 (removal-only) output.
     """
 
     def __init__(self, channels: int, out_channels: int = 3, blocks: int = 1) -> None:
@@ -162,14 +162,14 @@ class J4RNetOutput(NamedTuple):
 
     background: Tensor  # B_t, B,T,C,H,W
     streak: Tensor  # S_t from R-Net, B,T,C,H,W
-    removal: Tensor  # O - S_t, B,T,C,H,W (the phase-1 output)
+    removal: Tensor  # O - S_t, B,T,C,H,W (the stage-1 output)
     alpha_logits: Tensor | None  # D-Net's clear/occluded logits, B,T,2,H,W
 
 
 class J4RNetwork(nn.Module):
     """J4R-Net: every frame of a B,T,C,H,W clip restored by one causal recurrent pass.
 
-    ``recurrent=False`` builds only the single-frame removal path the slides pre-train in phase 1
+    ``recurrent=False`` builds only the single-frame removal path the slides pre-train in stage 1
     (first conv, CNN extractor, R-Net and the last two convs); its weights load into the recurrent
     network under the same names.
     """

@@ -11,7 +11,6 @@ import torch.nn.functional as F
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor
 
-from derain_zoo.models.base import default_optimizer
 from derain_zoo.models.components.discriminator3d import SpectralNormDiscriminator3d
 from derain_zoo.models.components.gan import GANDerainModule
 from derain_zoo.models.raintrn.network import RainTRNNetwork
@@ -60,7 +59,8 @@ class RainTRN(GANDerainModule):
         "disc_channels",
         "disc_layers",
     )
-    unsaved_args = (*GANDerainModule.unsaved_args, "g_optimizer")
+    # the generator's optimiser was g_optimizer until both GAN models took the same names
+    renamed_args = {"g_optimizer": ("optimizer", lambda factory: factory)}
     critic_follows_schedule = True  # one lr_scheduler schedules both networks unless d_lr_scheduler is set
     spatial_multiple: ClassVar[int] = 4  # the default downsample's; an instance reads its network's
 
@@ -82,15 +82,13 @@ class RainTRN(GANDerainModule):
         adversarial_weight: float = 0.01,
         warmup_epochs: int = 0,
         gradient_clip_val: float | None = 1.0,
-        g_optimizer: OptimizerCallable = gan_adam,
+        optimizer: OptimizerCallable = gan_adam,
         d_optimizer: OptimizerCallable = gan_adam,
         **kwargs: Any,
     ) -> None:
-        if kwargs.pop("optimizer", default_optimizer) is not default_optimizer:
-            raise ValueError("RainTRN trains two networks: set g_optimizer / d_optimizer, not optimizer")
         if reconstruction not in ("l1", "ssim_mse") or adversarial not in ("hinge", "lsgan"):
             raise ValueError(f"unknown loss: reconstruction={reconstruction!r}, adversarial={adversarial!r}")
-        super().__init__(optimizer=g_optimizer, d_optimizer=d_optimizer, gradient_clip_val=gradient_clip_val, **kwargs)
+        super().__init__(optimizer=optimizer, d_optimizer=d_optimizer, gradient_clip_val=gradient_clip_val, **kwargs)
         self.reconstruction = reconstruction
         self.ssim_weight = ssim_weight
         self.temporal_weight = temporal_weight
