@@ -5,11 +5,12 @@
     python benchmarks/transfer.py --config configs/cpu/j4rnet.yaml           # the recipe as written
     python benchmarks/transfer.py --score-only runs/cpu/j4rnet/last.ckpt
 
-Trains ``--config`` through the real ``derain-zoo fit`` (for a wall-clock budget when ``--minutes`` is
-given; extra arguments after ``--`` are passed on), then scores the last checkpoint on the real NTURain sample the repository
-carries (``data/nturain_sample``): a1 PSNR/SSIM on Y against the clean frames, next to the rainy
-input and a 5-frame temporal median; ra1 (real rain, no ground truth) NIQE and BRISQUE; and the
-built-in synthetic test split. Prints one table and writes ``scores.json`` beside the checkpoint.
+Trains ``--config`` through the real ``derain-zoo fit`` (for a wall-clock budget when ``--minutes``
+is given; extra arguments after ``--`` are passed on), then scores the last checkpoint on the real
+NTURain sample the repository carries (``data/nturain_sample``): a1 PSNR/SSIM on Y against the
+clean frames, next to the rainy input and a 5-frame temporal median; ra1 (real rain, no ground
+truth) NIQE and BRISQUE; and the built-in synthetic test split. Prints one table and writes
+``scores.json`` beside the checkpoint.
 """
 
 from __future__ import annotations
@@ -28,8 +29,7 @@ import torch
 import yaml
 
 from derain_zoo.data import video_io
-from derain_zoo.metrics import calculate_psnr, calculate_ssim
-from derain_zoo.noreference import brisque, niqe
+from derain_zoo.metrics import brisque, calculate_psnr, calculate_ssim, niqe
 from derain_zoo.registry import model_registry
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "nturain_sample"

@@ -303,7 +303,7 @@ def test_frames_too_small_for_niqe_are_one_line_naming_the_sequence_not_svd(tmp_
 
 
 def test_niqe_of_flat_or_single_block_images_is_refused_clearly():
-    from derain_zoo.noreference import niqe
+    from derain_zoo.metrics import niqe
 
     for image in (_frames(1, seed=1, height=96, width=96)[0], np.full((96, 192, 3), 128, dtype=np.uint8)):
         with pytest.raises(ValueError, match="two textured 96x96 blocks"):

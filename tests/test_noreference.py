@@ -1,4 +1,4 @@
-"""NIQE and BRISQUE (derain_zoo.noreference) equal independent implementations and score real rain in `test`."""
+"""NIQE and BRISQUE (derain_zoo.metrics) equal independent implementations and score real rain in `test`."""
 
 from __future__ import annotations
 
