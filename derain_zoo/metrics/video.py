@@ -98,7 +98,11 @@ class SequenceScores(Metric):
             index = torch.arange(frames).expand(batch, frames)
         flat = clips.flatten(0, 1)
         target = None if target is None else (target if target.ndim == 5 else target[:, None]).flatten(0, 1)
-        scores = self.score(flat, target)
+        try:
+            scores = self.score(flat, target)
+        except ValueError as error:  # a frame that cannot be scored: say which sequence it came from
+            sequences = "', '".join(names)
+            raise ValueError(f"cannot score sequence '{sequences}': {error}") from error
         ids = []
         for name in names:
             self.names[sequence_id(name)] = name
