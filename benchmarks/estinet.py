@@ -25,7 +25,7 @@ def main() -> None:
     parser.add_argument("--stage", type=int, default=2, choices=[1, 2], help="1 = SICM + STIM only")
     args = parser.parse_args()
     torch.manual_seed(0)
-    network = ESTINetNetwork(use_estm=args.stage == 2, estm_stride=args.estm_stride).eval()
+    network = ESTINetNetwork(stage=args.stage, estm_stride=args.estm_stride).eval()
     shape = (1, args.frames, 3, args.size, args.size)
     figures = measure(network, shape, threads=args.threads, repeats=args.repeats, warmup=args.warmup)
     split = component_gflops(network, torch.rand(*shape))

@@ -142,7 +142,7 @@ def test_whole_sequence_runs_sicm_once_per_frame() -> None:
 
 
 def test_2dcnn_ablation_restores_each_frame_alone() -> None:
-    net = ESTINetNetwork(**TINY, temporal="conv", use_estm=False).eval()
+    net = ESTINetNetwork(**TINY, temporal="conv", stage=1).eval()
     rain = torch.rand(1, 4, 3, 16, 16)
     changed = rain.clone()
     changed[:, 2] += 0.5
@@ -177,7 +177,7 @@ def test_stage_losses_follow_the_two_stage_schedule() -> None:
     def squared_error(x: torch.Tensor) -> torch.Tensor:
         return ((x - batch["clean"]) ** 2).mean()
 
-    stage1 = ESTINet(**TINY, use_estm=False, init_std=None)
+    stage1 = ESTINet(**TINY, stage=1, init_std=None)
     stage1.network.temporal.register_forward_hook(keep("stim"))
     terms = stage1.losses(batch)
     assert set(terms) == {"sti", "loss"} and torch.equal(terms["loss"], terms["sti"])
@@ -196,10 +196,10 @@ def test_stage_losses_follow_the_two_stage_schedule() -> None:
 
 
 def test_stage2_starts_from_a_stage1_checkpoint(tmp_path: Path) -> None:
-    stage1 = ESTINet(**TINY, use_estm=False)
+    stage1 = ESTINet(**TINY, stage=1)
     path = tmp_path / "stage1.ckpt"
     torch.save({"state_dict": stage1.state_dict()}, path)
-    stage2 = ESTINet(**TINY, use_estm=True, init_checkpoint=str(path))
+    stage2 = ESTINet(**TINY, stage=2, init_checkpoint=str(path))
     for key, value in stage1.network.state_dict().items():
         assert torch.equal(stage2.network.state_dict()[key], value), key
     assert stage2.network.estm is not None
@@ -234,7 +234,7 @@ def test_overfitting_one_clip_removes_half_the_rain() -> None:
     data.setup("fit")
     batch = next(iter(data.train_dataloader()))
     rain_error = torch.nn.functional.mse_loss(batch["rain"], batch["clean"]).item()
-    model = ESTINet(**TINY, use_estm=False, init_std=None)
+    model = ESTINet(**TINY, stage=1, init_std=None)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     losses = []
     for _ in range(200):
@@ -246,20 +246,20 @@ def test_overfitting_one_clip_removes_half_the_rain() -> None:
     assert min(losses[-5:]) <= 0.5 * rain_error, (rain_error, losses[::10])
 
 
-# Table 3: the row each config trains -> (input frames, temporal module, ESTM); the paper's model and
+# Table 3: the row each config trains -> (input frames, temporal module, stage: 2 adds ESTM); the paper's model and
 # its stage 1 train 5-frame clips like row #5
 TABLE3 = {
-    "estinet_ablation_2dcnn": (1, "conv", False),  # SICM + 2DCNN
-    "estinet_ablation_stim2": (2, "stim", False),  # SICM + STIM (#2)
-    "estinet_ablation_stim3": (3, "stim", False),
-    "estinet_ablation_stim4": (4, "stim", False),
-    "estinet_ablation_stim5": (5, "stim", False),
-    "estinet_ablation_full": (5, "stim", True),  # SICM + STIM (#5) + ESTM
-    "estinet_stage1": (5, "stim", False),
-    "estinet": (5, "stim", True),
+    "estinet_ablation_2dcnn": (1, "conv", 1),  # SICM + 2DCNN
+    "estinet_ablation_stim2": (2, "stim", 1),  # SICM + STIM (#2)
+    "estinet_ablation_stim3": (3, "stim", 1),
+    "estinet_ablation_stim4": (4, "stim", 1),
+    "estinet_ablation_stim5": (5, "stim", 1),
+    "estinet_ablation_full": (5, "stim", 2),  # SICM + STIM (#5) + ESTM
+    "estinet_stage1": (5, "stim", 1),
+    "estinet": (5, "stim", 2),
 }
 # what a row may change against configs/estinet.yaml; every other setting must be the paper model's
-ROW_KEYS = {"temporal", "use_estm", "clip_frames", "conv_channels", "init_checkpoint"}
+ROW_KEYS = {"temporal", "stage", "clip_frames", "conv_channels", "init_checkpoint"}
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
@@ -273,8 +273,8 @@ def test_every_estinet_config_trains_its_table3_row(config: Path) -> None:
         return loaded["model"]["init_args"], loaded["data"]["init_args"]
 
     model, data = load(config)
-    frames, temporal, use_estm = TABLE3[config.stem]
-    assert (data["num_frames"], model["temporal"], model["use_estm"]) == (frames, temporal, use_estm)
+    frames, temporal, stage = TABLE3[config.stem]
+    assert (data["num_frames"], model["temporal"], model["stage"]) == (frames, temporal, stage)
     paper_model, paper_data = load(REPO / "configs" / "estinet.yaml")
     assert model.get("clip_frames", paper_model["clip_frames"]) == frames
     if config.stem == "estinet_ablation_full":  # the same model, tested the same way: identical outputs
@@ -317,8 +317,15 @@ def test_stage2_without_a_stage1_checkpoint_warns_when_fitting(tmp_path: Path) -
     """configs/estinet.yaml (stage 2) leaves init_checkpoint null: stage 2 from random weights must not be silent."""
     batch = {"rain": torch.rand(1, 5, 3, 16, 16), "clean": torch.rand(1, 5, 3, 16, 16)}
     path = tmp_path / "stage1.ckpt"
-    torch.save({"state_dict": ESTINet(**TINY, use_estm=False).state_dict()}, path)
+    torch.save({"state_dict": ESTINet(**TINY, stage=1).state_dict()}, path)
     assert stage2_warnings(ESTINet(**TINY), batch, tmp_path)
-    assert not stage2_warnings(ESTINet(**TINY, use_estm=False), batch, tmp_path)
+    assert not stage2_warnings(ESTINet(**TINY, stage=1), batch, tmp_path)
     assert not stage2_warnings(ESTINet(**TINY, init_checkpoint=str(path)), batch, tmp_path)
     assert not stage2_warnings(ESTINet(**TINY, weights="random"), batch, tmp_path)
+
+
+def test_use_estm_the_name_before_stage_still_builds_the_same_model():
+    """Checkpoints saved before the rename carry use_estm=False / True in their hyper-parameters."""
+    assert ESTINet(**TINY, use_estm=False).network.estm is None
+    model = ESTINet(**TINY, use_estm=True)
+    assert model.network.estm is not None and model.hparams.stage == 2

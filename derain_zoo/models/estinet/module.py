@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch.nn.functional as F
-from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
 from derain_zoo.inference import TemporalProtocol
@@ -17,7 +16,7 @@ from derain_zoo.models.estinet.network import ESTINetNetwork
 class ESTINet(DerainModule):
     """Enhanced Spatio-Temporal Interaction Network (Zhang et al.) for video rain removal.
 
-    Stage 1 (``use_estm=False``) trains SICM + STIM on L_STI alone; stage 2 (``use_estm=True``)
+    Stage 1 (``stage=1``) trains SICM + STIM on L_STI alone; stage 2 (``stage=2``, with ESTM)
     trains everything on L_STI + alpha * L_EST, usually from ``init_checkpoint`` = a stage-1
     checkpoint. ``temporal="conv"`` is Table 3's single-frame "SICM + 2DCNN" baseline.
     """
@@ -34,7 +33,7 @@ class ESTINet(DerainModule):
         "hidden_channels",
         "direction_fusion_channels",
         "conv_channels",
-        "use_estm",
+        "stage",
         "estm_window",
         "estm_stride",
         "estm_channels",
@@ -42,6 +41,8 @@ class ESTINet(DerainModule):
         "estm_growth",
     )
     unsaved_args = (*DerainModule.unsaved_args, "init_checkpoint")
+    # checkpoints saved before the two-stage switch was named stage
+    renamed_args = {"use_estm": ("stage", lambda use_estm: 2 if use_estm else 1)}
 
     def __init__(
         self,
@@ -55,7 +56,7 @@ class ESTINet(DerainModule):
         hidden_channels: int = 8,
         direction_fusion_channels: int = 16,
         conv_channels: int = 64,
-        use_estm: bool = True,
+        stage: int = 2,
         estm_window: int = 5,
         estm_stride: int = 5,
         estm_channels: int = 64,
@@ -72,12 +73,14 @@ class ESTINet(DerainModule):
             raise ValueError(f"clip_frames must be >= 1, got {clip_frames}")
         self.alpha = alpha
         self.clip_frames = clip_frames
-        self._from_stage1 = bool(init_checkpoint)
+        if stage not in (1, 2):
+            raise ValueError(f"stage must be 1 (SICM + STIM) or 2 (+ ESTM), got {stage}")
+        self.from_stage1 = bool(init_checkpoint)
         if init_checkpoint:
             self.load_stage1(init_checkpoint)
 
     def configure_network(self) -> ESTINetNetwork:
-        """SICM + the temporal module (STIM or the 2D-CNN baseline), and ESTM when ``use_estm``."""
+        """SICM + the temporal module (STIM or the 2D-CNN baseline), and ESTM in stage 2."""
         return ESTINetNetwork(**self.network_args(ESTINetNetwork))
 
     def temporal_protocol(self) -> TemporalProtocol:
@@ -88,18 +91,6 @@ class ESTINet(DerainModule):
         """Start stage 2 from a stage-1 checkpoint: every SICM and STIM weight must load, ESTM stays new."""
         load_weights(self.network.sicm, path, prefix="network.sicm.", strict=True)
         load_weights(self.network.temporal, path, prefix="network.temporal.", strict=True)
-
-    def on_fit_start(self) -> None:
-        """Stage 2 without a stage-1 checkpoint trains SICM + STIM from random weights: say so."""
-        super().on_fit_start()
-        # a resumed fit (ckpt_path) or given weights (weights=random: an explicit opt-in) start elsewhere
-        stage2 = self.network.estm is not None
-        if stage2 and not self._from_stage1 and self.initial_weights is None and not self.trainer.ckpt_path:
-            rank_zero_warn(
-                "estinet: stage 2 (use_estm) starts from random weights: no init_checkpoint (the stage-1 "
-                "checkpoint) was given; pass --model.init_args.init_checkpoint=<stage-1 last.ckpt> (or "
-                "weights=random to train stage 2 from scratch on purpose)"
-            )
 
     def losses(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         """L_STI on the coarse frames, L_EST on the refined ones, and their weighted sum."""

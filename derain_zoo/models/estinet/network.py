@@ -343,7 +343,7 @@ class ESTINetNetwork(nn.Module):
     """SICM -> STIM (or the 2D-CNN ablation) -> coarse frames -> optional ESTM -> refined frames.
 
     ``temporal="stim"`` is the paper's model, ``"conv"`` Table 3's single-frame "SICM + 2DCNN";
-    ``use_estm=False`` is stage 1 (and the "SICM + STIM (#n)" rows). Coarse frames are the rainy
+    ``stage=1`` is stage 1 (and the "SICM + STIM (#n)" rows). Coarse frames are the rainy
     frames plus the STIM output (the authors' ``input_residue``); refined frames are the coarse ones
     plus the ESTM residual.
     """
@@ -364,7 +364,7 @@ class ESTINetNetwork(nn.Module):
         hidden_channels: int = 8,
         direction_fusion_channels: int = 16,
         conv_channels: int = 64,
-        use_estm: bool = True,
+        stage: int = 2,
         estm_window: int = 5,
         estm_stride: int = 5,
         estm_channels: int = 64,
@@ -394,7 +394,7 @@ class ESTINetNetwork(nn.Module):
             self.temporal = FrameConvs(features, in_channels, conv_channels)
         else:
             raise ValueError(f"temporal must be 'stim' or 'conv', got {temporal!r}")
-        self.estm = ESTM(in_channels, estm_window, estm_channels, estm_blocks, estm_growth) if use_estm else None
+        self.estm = ESTM(in_channels, estm_window, estm_channels, estm_blocks, estm_growth) if stage == 2 else None
         if self.estm is not None:
             window_table(1, estm_window, estm_stride)  # validate the stride now, not at the first forward
         self.estm_stride = estm_stride
