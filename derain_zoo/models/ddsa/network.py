@@ -14,6 +14,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import Tensor, nn
 
 from derain_zoo.inference import TemporalProtocol
@@ -95,11 +96,11 @@ class DualSelfAttention(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """B,C,H,W -> B,C,H,W."""
-        b, c, h, w = x.shape
+        height, width = x.shape[-2:]
         q, k, v = self.qkv_dwconv(self.qkv(x)).chunk(3, dim=1)
-        q, k, v = (t.reshape(b, self.num_heads, c // self.num_heads, h * w) for t in (q, k, v))
+        q, k, v = (rearrange(t, "b (head c) h w -> b head c (h w)", head=self.num_heads) for t in (q, k, v))
         out = self.attention_map(self.scores(q, k)) @ v
-        return self.project_out(out.reshape(b, c, h, w))
+        return self.project_out(rearrange(out, "b head c (h w) -> b (head c) h w", h=height, w=width))
 
 
 class SpatialAttention(nn.Module):
