@@ -8,6 +8,7 @@ import torch
 from derain_zoo.data import DerainDataModule, SyntheticRainDataModule
 from derain_zoo.data.rain import compose
 from derain_zoo.data.synthetic import PHOTOS, SyntheticRainClips, photo_path
+from tests.test_cli import EXPECTED_DATA
 
 TINY = {
     "num_frames": 5,
@@ -56,16 +57,7 @@ def test_every_alias_is_a_registered_subclass() -> None:
         for cls in vars(data).values()
         if isinstance(cls, type) and issubclass(cls, DerainDataModule) and cls.alias
     }
-    assert aliases == {
-        "synthetic",
-        "nturain",
-        "rainsyn_light25",
-        "rainsyn_complex25",
-        "rainsynall100",
-        "folder",
-        "video",
-        "image",
-    }
+    assert aliases == EXPECTED_DATA
 
 
 def test_validation_and_test_clips_are_the_same_for_the_same_seed() -> None:
