@@ -292,9 +292,13 @@ class DerainModule(L.LightningModule):
 
 
 def _current_names(cls: type[DerainModule], kwargs: dict[str, Any]) -> dict[str, Any]:
-    """``kwargs`` with every renamed argument under its current name and in its current form."""
+    """``kwargs`` with every renamed argument under its current name and in its current form.
+
+    The old name wins: only a checkpoint saved before the rename carries it, and reloading that
+    checkpoint through LightningCLI also fills the new name with its default.
+    """
     for old, (new, convert) in cls.renamed_args.items():
-        if old in kwargs and new not in kwargs:
+        if old in kwargs:
             kwargs[new] = convert(kwargs.pop(old))
     return kwargs
 

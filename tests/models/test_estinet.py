@@ -329,3 +329,16 @@ def test_use_estm_the_name_before_stage_still_builds_the_same_model():
     assert ESTINet(**TINY, use_estm=False).network.estm is None
     model = ESTINet(**TINY, use_estm=True)
     assert model.network.estm is not None and model.hparams.stage == 2
+
+
+def test_a_checkpoint_saved_with_use_estm_reloads_as_that_stage(tmp_path: Path) -> None:
+    """LightningCLI reloads fill stage=2 by default; the saved use_estm=False must still win (stage 1)."""
+    model = ESTINet(**TINY, stage=1)
+    hparams = {key: value for key, value in model.hparams.items() if key != "stage"}
+    hparams.update(_class_path="derain_zoo.models.estinet.ESTINet", use_estm=False)
+    hparams["_instantiator"] = "lightning.pytorch.cli.instantiate_module"
+    path = tmp_path / "before_rename.ckpt"
+    checkpoint = {"state_dict": model.state_dict(), "hyper_parameters": hparams, "hparams_name": "kwargs"}
+    torch.save({**checkpoint, "pytorch-lightning_version": "2.5.0"}, path)
+    reloaded = ESTINet.load_from_checkpoint(path, map_location="cpu", weights_only=True)
+    assert reloaded.network.estm is None and reloaded.hparams.stage == 1
