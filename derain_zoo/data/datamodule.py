@@ -31,6 +31,7 @@ from derain_zoo.data.datasets import (
 )
 from derain_zoo.data.holdout import hold_out
 from derain_zoo.data.layouts import DatasetNotFoundError
+from derain_zoo.data.rain import NATURAL_SKEW
 from derain_zoo.data.sequence import FrameSequence, check_first_frames
 from derain_zoo.data.synthetic import SyntheticRainClips
 from derain_zoo.data.transforms import ClipAugment
@@ -240,6 +241,9 @@ class SyntheticRainDataModule(DerainDataModule):
             (streaks + haze + occlusion), occlusion (J4R hybrid) or mixed (one kind drawn per clip).
         content: photos, dead_leaves or mixed (either per clip) clean scenes.
         degrade: camera noise and JPEG coding on rainy and clean frames, slight defocus of the scene.
+        train_rain_skew: heaviness skew of ``natural`` rain in the training clips only (heaviness =
+            u ** skew, mean 1 / (1 + skew); default 2.5, as in validation and test). A recipe may
+            weight light rain more (a larger skew) without changing what it is scored on.
         frame_size: side of the rendered scene; training and validation clips are crop_size windows.
         train_clips: clips per training epoch (fresh every epoch).
         val_clips: validation clips (the same every run for one seed).
@@ -260,6 +264,7 @@ class SyntheticRainDataModule(DerainDataModule):
         val_clips: int = 64,
         test_sequences: int = 8,
         test_frames: int = 30,
+        train_rain_skew: float = NATURAL_SKEW,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -270,8 +275,9 @@ class SyntheticRainDataModule(DerainDataModule):
                 f"crop_size={self.crop_size} is larger than frame_size={frame_size}; "
                 "lower crop_size or raise frame_size"
             )
-        SyntheticRainClips("val", 1, 1, frame_size, None, rain, content=content)  # validates now, not in a worker
-        self.rain, self.frame_size = rain, frame_size
+        # validates now, not in a worker
+        SyntheticRainClips("val", 1, 1, frame_size, None, rain, content=content, rain_skew=train_rain_skew)
+        self.rain, self.frame_size, self.train_rain_skew = rain, frame_size, train_rain_skew
         self.scene = {"content": content, "degrade": degrade}
         self.train_clips, self.val_clips = train_clips, val_clips
         self.test_sequences, self.test_frames = test_sequences, test_frames
@@ -282,7 +288,13 @@ class SyntheticRainDataModule(DerainDataModule):
         common = {"frame_size": self.frame_size, "rain": self.rain, "seed": self.seed, **self.scene}
         if split == "train":
             return SyntheticRainClips(
-                "train", self.train_clips, self.num_frames, crop_size=self.crop_size, augment=flips, **common
+                "train",
+                self.train_clips,
+                self.num_frames,
+                crop_size=self.crop_size,
+                augment=flips,
+                rain_skew=self.train_rain_skew,
+                **common,
             )
         if split == "val":
             return SyntheticRainClips("val", self.val_clips, self.num_frames, crop_size=self.crop_size, **common)

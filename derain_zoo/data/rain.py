@@ -59,7 +59,7 @@ PRESETS = {
     "light": StreakPreset((1, 2), (0.001, 0.003), (8.0, 20.0), (0.4, 0.8), (0.3, 0.55), 15.0),
     "heavy": StreakPreset((3, 3), (0.0015, 0.003), (16.0, 40.0), (0.7, 1.4), (0.5, 0.85), 25.0),
 }
-NATURAL_SKEW = 2.5  # heaviness = u ** 2.5 for uniform u: mean 0.29, light rain is common
+NATURAL_SKEW = 2.5  # heaviness = u ** skew for uniform u: mean 1 / (1 + skew) = 0.29, light rain is common
 OCCLUDER = StreakPreset((1, 1), (0.0003, 0.0008), (6.0, 16.0), (2.0, 3.5), (1.0, 1.0), 20.0, min_drops=3)
 
 
@@ -215,10 +215,13 @@ def compose(
     return (1 - occlusion) * hazy + occlusion * atmosphere
 
 
-def natural_preset(generator: torch.Generator) -> StreakPreset:
+def natural_preset(generator: torch.Generator, skew: float = NATURAL_SKEW) -> StreakPreset:
     """A per-sequence streak preset: one heaviness draw sets density, brightness and layer count together
-    (heavy rain is dense, bright and deep), while length, width and angle vary on their own."""
-    heaviness = torch.rand((), generator=generator).item() ** NATURAL_SKEW
+    (heavy rain is dense, bright and deep), while length, width and angle vary on their own.
+
+    ``skew`` shapes how often rain is light (heaviness = u ** skew, mean 1 / (1 + skew)); the range
+    itself never changes, so a larger skew trains on the same rain with the light end weighted more."""
+    heaviness = torch.rand((), generator=generator).item() ** skew
     density = 0.0004 * 6**heaviness  # 0.0004 .. 0.0024 drops per pixel and layer
     brightness = 0.25 + 0.5 * heaviness
     layers = 1 + round(1.5 * heaviness)
@@ -257,17 +260,18 @@ def sample_rain(
     width: int,
     generator: torch.Generator,
     scene_size: int | None = None,
+    skew: float = NATURAL_SKEW,
 ) -> RainField:
-    """Draw the rain of one sequence: ``light``, ``heavy``, ``occlusion`` or ``accumulation``.
+    """Draw the rain of one sequence: ``natural``, ``light``, ``heavy``, ``occlusion`` or ``accumulation``.
 
     ``scene_size`` is the side of the full frame when rain is rendered on a crop of it, so a crop
-    gets the streak sizes of the frame it comes from.
+    gets the streak sizes of the frame it comes from; ``skew`` is ``natural``'s heaviness skew.
     """
     if kind not in RAIN_KINDS:
         raise ValueError(f"unknown rain '{kind}'; expected one of {', '.join(RAIN_KINDS)}")
     scale = _frame_scale(height, width) if scene_size is None else _frame_scale(scene_size, scene_size)
     if kind == "natural":
-        preset, angle = natural_preset(generator), _natural_angle(generator)
+        preset, angle = natural_preset(generator, skew), _natural_angle(generator)
     else:
         preset = PRESETS["light" if kind == "occlusion" else "heavy" if kind == "accumulation" else kind]
         angle = math.radians(_uniform(-preset.max_angle, preset.max_angle, generator))

@@ -29,7 +29,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from derain_zoo.data import video_io
-from derain_zoo.data.rain import RAIN_KINDS, sample_rain
+from derain_zoo.data.rain import NATURAL_SKEW, RAIN_KINDS, sample_rain
 from derain_zoo.data.scenes import CONTENTS, dead_leaves, defocus, degrade, expose, stack_textures
 from derain_zoo.data.transforms import ClipAugment
 
@@ -266,15 +266,18 @@ class SyntheticRainClips(Dataset):
         augment: ClipAugment | None = None,
         content: str = "mixed",
         degrade: bool = True,
+        rain_skew: float = NATURAL_SKEW,
     ) -> None:
         if rain != "mixed" and rain not in RAIN_KINDS:
             raise ValueError(f"unknown rain '{rain}'; expected one of mixed, {', '.join(RAIN_KINDS)}")
+        if not rain_skew > 0:
+            raise ValueError(f"rain_skew must be positive, got {rain_skew}")
         if content not in CONTENTS:
             raise ValueError(f"unknown content '{content}'; expected one of {', '.join(CONTENTS)}")
         self.split, self.count, self.num_frames = split, count, num_frames
         self.frame_size, self.crop_size, self.rain = frame_size, crop_size, rain
         self.seed, self.augment = seed, augment
-        self.content, self.degrade = content, degrade
+        self.content, self.degrade, self.rain_skew = content, degrade, rain_skew
 
     def __len__(self) -> int:
         return self.count
@@ -307,7 +310,7 @@ class SyntheticRainClips(Dataset):
         if self.degrade:
             clean = defocus(expose(clean, rng), rng)
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
-        rainy, layers = sample_rain(kind, side, side, generator, scene_size=self.frame_size).render(clean)
+        rainy, layers = sample_rain(kind, side, side, generator, self.frame_size, self.rain_skew).render(clean)
         if self.degrade:
             rainy, clean = degrade(rainy, clean, rng)
             layers = refit_layers(layers, rainy, clean)

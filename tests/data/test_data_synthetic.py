@@ -68,6 +68,19 @@ def test_validation_and_test_clips_are_the_same_for_the_same_seed() -> None:
         assert not torch.equal(x["clean"], z["clean"])
 
 
+def test_train_rain_skew_lightens_training_rain_and_leaves_what_is_scored_alone() -> None:
+    """A recipe's skew towards light rain changes its training clips, never its validation or test split."""
+    default, lighter = SyntheticRainDataModule(**TINY), SyntheticRainDataModule(**TINY, train_rain_skew=8.0)
+    for split in ("val", "test"):
+        assert torch.equal(default.dataset(split)[0]["rain"], lighter.dataset(split)[0]["rain"])
+
+    def streak_energy(dm: SyntheticRainDataModule) -> float:
+        train = dm.dataset("train")
+        return sum(float(train[i]["streak"].abs().mean()) for i in range(len(train)))
+
+    assert streak_energy(lighter) < 0.7 * streak_energy(default)
+
+
 def test_training_clips_are_fresh_each_epoch_and_replayable() -> None:
     dm = SyntheticRainDataModule(**TINY)
     epoch0 = torch.cat([b["clean"] for b in batches(dm.train_dataloader())])
@@ -109,5 +122,7 @@ def test_bad_synthetic_arguments_are_refused() -> None:
         SyntheticRainDataModule(**{**TINY, "crop_size": 64})
     with pytest.raises(ValueError, match="unknown rain 'snow'"):
         SyntheticRainDataModule(**TINY, rain="snow")
+    with pytest.raises(ValueError, match="rain_skew must be positive, got 0"):
+        SyntheticRainDataModule(**TINY, train_rain_skew=0)
     with pytest.raises(ValueError, match="num_frames must be a positive integer"):
         SyntheticRainDataModule(**{**TINY, "num_frames": 0})
