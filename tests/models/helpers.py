@@ -1,13 +1,46 @@
-"""Test helpers shared by several model test files (GAN step recording and isolation, stage-2 warnings)."""
+"""Test helpers shared by several model test files (typed batches, GAN step recording and isolation,
+stage-2 warnings)."""
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader
+
+from derain_zoo.data.batch import VideoBatch, collate
+
+
+@dataclasses.dataclass
+class AttributeOnlyBatch(VideoBatch):
+    """A ``VideoBatch`` whose mapping-style reads fail, so code under test must read it by attribute
+    (VideoBatch keeps ``batch["rain"]`` for readers outside the package; the zoo's own code never uses it)."""
+
+    def __getitem__(self, key: str) -> Any:
+        raise AssertionError(f'batch["{key}"]: read a VideoBatch by attribute')
+
+    def __contains__(self, key: object) -> bool:
+        raise AssertionError(f'"{key}" in batch: read a VideoBatch by attribute (None when absent)')
+
+    def get(self, key: str, default: Any = None) -> Any:
+        raise AssertionError(f'batch.get("{key}"): read a VideoBatch by attribute')
+
+
+def video_batch(**frames: torch.Tensor) -> AttributeOnlyBatch:
+    """The batch a loader yields for clips given as B,T,... tensors (``rain``, ``clean``, layers): built by
+    ``collate`` from one item per clip, named clip-0, clip-1, ... with frames numbered from 0, and readable
+    by attribute only."""
+    clips, count = frames["rain"].shape[:2]
+    items = [
+        {**{key: value[b] for key, value in frames.items()}, "name": f"clip-{b}", "index": torch.arange(count)}
+        for b in range(clips)
+    ]
+    batch = collate(items)
+    return AttributeOnlyBatch(**{field.name: getattr(batch, field.name) for field in dataclasses.fields(batch)})
 
 
 class RecordSteps(L.Callback):
@@ -72,13 +105,13 @@ def assert_gan_step_isolated(
         torch.testing.assert_close(final[name], at_d_step[name][0], msg=f"critic step moved {name}")
 
 
-def stage2_warnings(model: L.LightningModule, batch: dict, root: Path) -> list[str]:
-    """Messages of the 'starts from random weights' warning during a one-batch fit."""
+def stage2_warnings(model: L.LightningModule, batch: VideoBatch, root: Path) -> list[str]:
+    """Messages of the 'starts from random weights' warning during a one-batch fit on ``batch``."""
     trainer = L.Trainer(
         fast_dev_run=1, accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
         default_root_dir=root,
     )  # fmt: skip
-    loader = DataLoader([{k: v[0] for k, v in batch.items()}], batch_size=1)
+    loader = DataLoader([batch], batch_size=None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         trainer.fit(model, loader)
