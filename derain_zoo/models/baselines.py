@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import Tensor
 
 from derain_zoo.inference import TemporalProtocol
 from derain_zoo.models.base import DerainModule
 from derain_zoo.models.components.temporal import sliding_windows
+
+if TYPE_CHECKING:
+    from derain_zoo.data.batch import VideoBatch
 
 
 class Identity(DerainModule):
@@ -25,7 +28,7 @@ class Identity(DerainModule):
     def forward(self, rain: Tensor) -> Tensor:
         return rain
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+    def training_step(self, batch: VideoBatch, batch_idx: int) -> Tensor:
         raise RuntimeError("the identity baseline has no parameters to train")
 
 
@@ -52,5 +55,5 @@ class TemporalMedian(DerainModule):
     def forward(self, rain: Tensor) -> Tensor:
         return sliding_windows(rain, self.window).median(dim=2).values
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+    def training_step(self, batch: VideoBatch, batch_idx: int) -> Tensor:
         raise RuntimeError("the temporal median baseline has no parameters to train")

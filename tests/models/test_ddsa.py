@@ -14,6 +14,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from derain_zoo.models.ddsa import DDSA, ConstantThenCosineLR, DDSANetwork
 from derain_zoo.models.ddsa.network import DualSelfAttention, top_k_count, top_k_mask
+from tests.models.helpers import video_batch
 
 os.environ.setdefault("WANDB_MODE", "disabled")
 
@@ -216,7 +217,7 @@ def test_flops_double_when_pixels_double() -> None:
 )
 def test_ablation_variants_build_and_train(attention: str, ffn: str, spatial_attention: bool) -> None:
     model = DDSA(**TINY, attention=attention, ffn=ffn, spatial_attention=spatial_attention)
-    batch = {"rain": torch.rand(1, 2, 3, 12, 12), "clean": torch.rand(1, 2, 3, 12, 12)}
+    batch = video_batch(rain=torch.rand(1, 2, 3, 12, 12), clean=torch.rand(1, 2, 3, 12, 12))
     loss = model.training_step(batch, 0)
     loss.backward()
     assert torch.isfinite(loss)
@@ -226,7 +227,7 @@ def test_overfitting_one_image_halves_the_l1_loss() -> None:
     model = DDSA(dim=8, num_blocks=[1, 1], heads=[1, 1])
     clean = torch.rand(1, 1, 3, 24, 24)
     streaks = (torch.rand(1, 1, 1, 24, 24) > 0.85).float() * 0.6
-    batch = {"rain": (clean + streaks).clamp(0, 1), "clean": clean}
+    batch = video_batch(rain=(clean + streaks).clamp(0, 1), clean=clean)
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
     first = None
     for _ in range(80):
@@ -236,7 +237,7 @@ def test_overfitting_one_image_halves_the_l1_loss() -> None:
         optimizer.step()
         first = first if first is not None else loss.item()
     with torch.no_grad():
-        final = torch.nn.functional.l1_loss(model(batch["rain"]), clean).item()
+        final = torch.nn.functional.l1_loss(model(batch.rain), clean).item()
     assert final < 0.5 * first
 
 

@@ -11,7 +11,7 @@ import torch
 
 from derain_zoo.models.estinet import ESTM, STIM, ESTINet, ESTINetNetwork
 from derain_zoo.models.estinet.network import window_table
-from tests.models.helpers import stage2_warnings
+from tests.models.helpers import stage2_warnings, video_batch
 
 os.environ.setdefault("WANDB_MODE", "disabled")
 REPO = Path(__file__).resolve().parents[2]
@@ -168,26 +168,26 @@ def test_paper_initialisation_is_normal_with_std_001() -> None:
 def test_stage_losses_follow_the_two_stage_schedule() -> None:
     """Eqs. (14)-(16) rebuilt from the parts: coarse = rain + STIM output, refined = coarse + ESTM's
     residual, L_STI = mean squared error of coarse, L_EST = that of refined, L = L_STI + alpha L_EST."""
-    batch = {"rain": torch.rand(1, 5, 3, 16, 16), "clean": torch.rand(1, 5, 3, 16, 16)}
+    batch = video_batch(rain=torch.rand(1, 5, 3, 16, 16), clean=torch.rand(1, 5, 3, 16, 16))
     seen: dict[str, torch.Tensor] = {}
 
     def keep(name: str):
         return lambda module, args, out: seen.__setitem__(name, out)
 
     def squared_error(x: torch.Tensor) -> torch.Tensor:
-        return ((x - batch["clean"]) ** 2).mean()
+        return ((x - batch.clean) ** 2).mean()
 
     stage1 = ESTINet(**TINY, stage=1, init_std=None)
     stage1.network.temporal.register_forward_hook(keep("stim"))
     terms = stage1.losses(batch)
     assert set(terms) == {"sti", "loss"} and torch.equal(terms["loss"], terms["sti"])
-    torch.testing.assert_close(terms["sti"], squared_error(batch["rain"] + seen["stim"]))
+    torch.testing.assert_close(terms["sti"], squared_error(batch.rain + seen["stim"]))
 
     stage2 = ESTINet(**TINY, alpha=0.5, init_std=None)
     stage2.network.temporal.register_forward_hook(keep("stim"))
     stage2.network.estm.head.register_forward_hook(keep("residual"))
     terms = stage2.losses(batch)
-    coarse = batch["rain"] + seen["stim"]
+    coarse = batch.rain + seen["stim"]
     refined = coarse + seen["residual"].reshape(coarse.shape)  # one 5-frame window
     assert (refined - coarse).abs().max() > 1e-3
     torch.testing.assert_close(terms["sti"], squared_error(coarse))
@@ -233,7 +233,7 @@ def test_overfitting_one_clip_removes_half_the_rain() -> None:
     )
     data.setup("fit")
     batch = next(iter(data.train_dataloader()))
-    rain_error = torch.nn.functional.mse_loss(batch["rain"], batch["clean"]).item()
+    rain_error = torch.nn.functional.mse_loss(batch.rain, batch.clean).item()
     model = ESTINet(**TINY, stage=1, init_std=None)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     losses = []
@@ -315,7 +315,7 @@ def test_every_estinet_config_builds_and_runs_fast_dev_run(config: Path, tmp_pat
 
 def test_stage2_without_a_stage1_checkpoint_warns_when_fitting(tmp_path: Path) -> None:
     """configs/estinet.yaml (stage 2) leaves init_checkpoint null: stage 2 from random weights must not be silent."""
-    batch = {"rain": torch.rand(1, 5, 3, 16, 16), "clean": torch.rand(1, 5, 3, 16, 16)}
+    batch = video_batch(rain=torch.rand(1, 5, 3, 16, 16), clean=torch.rand(1, 5, 3, 16, 16))
     path = tmp_path / "stage1.ckpt"
     torch.save({"state_dict": ESTINet(**TINY, stage=1).state_dict()}, path)
     assert stage2_warnings(ESTINet(**TINY), batch, tmp_path)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -11,6 +11,9 @@ from torch import Tensor
 
 from derain_zoo.models.base import DerainModule
 from derain_zoo.models.ddsa.network import AttentionMode, DDSANetwork, FeedForwardKind
+
+if TYPE_CHECKING:
+    from derain_zoo.data.batch import VideoBatch
 
 
 def paper_optimizer(params: Any) -> torch.optim.Optimizer:
@@ -83,9 +86,9 @@ class DDSA(DerainModule):
             restored = torch.cat([self.network(part) for part in images.split(step)])
         return restored.unflatten(0, (batch, frames))
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor | None:
+    def training_step(self, batch: VideoBatch, batch_idx: int) -> Tensor | None:
         """Eq. (3): L1 between the derained and the ground-truth frames."""
-        loss = F.l1_loss(self(batch["rain"]), batch["clean"])
+        loss = F.l1_loss(self(batch.rain), batch.clean)
         if not self.check_finite(loss, "l1"):
             return None
         self.log_losses({"loss": loss})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch.nn.functional as F
 from torch import Tensor
@@ -11,6 +11,9 @@ from torch import Tensor
 from derain_zoo.inference import TemporalProtocol
 from derain_zoo.models.base import DerainModule, load_weights
 from derain_zoo.models.estinet.network import ESTINetNetwork
+
+if TYPE_CHECKING:
+    from derain_zoo.data.batch import VideoBatch
 
 
 class ESTINet(DerainModule):
@@ -92,18 +95,18 @@ class ESTINet(DerainModule):
         load_weights(self.network.sicm, path, prefix="network.sicm.", strict=True)
         load_weights(self.network.temporal, path, prefix="network.temporal.", strict=True)
 
-    def losses(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+    def losses(self, batch: VideoBatch) -> dict[str, Tensor]:
         """L_STI on the coarse frames, L_EST on the refined ones, and their weighted sum."""
-        coarse, refined = self.network.forward_all(batch["rain"])
-        terms = {"sti": F.mse_loss(coarse, batch["clean"])}
+        coarse, refined = self.network.forward_all(batch.rain)
+        terms = {"sti": F.mse_loss(coarse, batch.clean)}
         total = terms["sti"]
         if refined is not None:
-            terms["est"] = F.mse_loss(refined, batch["clean"])
+            terms["est"] = F.mse_loss(refined, batch.clean)
             total = total + self.alpha * terms["est"]
         terms["loss"] = total
         return terms
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor | None:
+    def training_step(self, batch: VideoBatch, batch_idx: int) -> Tensor | None:
         """One step on L_final; a non-finite term stops training (or skips the step)."""
         terms = self.losses(batch)
         for name, value in terms.items():
