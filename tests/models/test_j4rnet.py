@@ -9,9 +9,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from derain_zoo.data.batch import VideoBatch
 from derain_zoo.data.rain import compose
 from derain_zoo.models.j4rnet import DetectionGuidedGRUCell, J4RNet, J4RNetwork
 from derain_zoo.models.j4rnet.module import high_pass
+from tests.models.helpers import video_batch
 
 TINY = {
     "channels": 8,
@@ -23,9 +25,7 @@ TINY = {
 }
 
 
-def hybrid_batch(
-    generator: torch.Generator, clips: int = 2, frames: int = 3, size: int = 24
-) -> dict[str, torch.Tensor]:
+def hybrid_batch(generator: torch.Generator, clips: int = 2, frames: int = 3, size: int = 24) -> VideoBatch:
     """Clips under the hybrid model O = (1-alpha)(B+S) + alpha A: textured B, opaque bright blobs, thin streaks."""
     shape = (clips * frames, 1, size, size)
     background = F.interpolate(
@@ -45,15 +45,10 @@ def hybrid_batch(
     streak = ((background + streak).clamp(0, 1) - background).contiguous()
     atmosphere = (0.8 + 0.2 * torch.rand(clips, 1, 3, 1, 1, generator=generator)).expand(clips, frames, 3, size, size)
     rain = compose(background, streak, occlusion, torch.ones_like(occlusion), atmosphere).clamp(0, 1)
-    return {
-        "rain": rain,
-        "clean": background.contiguous(),
-        "streak": streak,
-        "occlusion": occlusion,
-    }
+    return video_batch(rain=rain, clean=background.contiguous(), streak=streak, occlusion=occlusion)
 
 
-def train(model: J4RNet, batches: list[dict[str, torch.Tensor]], steps: int, lr: float) -> list[float]:
+def train(model: J4RNet, batches: list[VideoBatch], steps: int, lr: float) -> list[float]:
     """Plain Adam loop over the module's own training_step (no Trainer: fast and deterministic)."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     losses = []
@@ -199,9 +194,9 @@ def test_detection_beats_chance_on_held_out_hybrid_rain_after_short_training():
     train(model, batches, steps=80, lr=3e-3)  # ~60 steps escape the all-clear plateau
     held_out = hybrid_batch(generator, clips=4)
     with torch.no_grad():
-        logits = model.network.forward_all(held_out["rain"]).alpha_logits
+        logits = model.network.forward_all(held_out.rain).alpha_logits
     predicted = logits.argmax(2) == 1
-    occluded = held_out["occlusion"][:, :, 0] > 0.5
+    occluded = held_out.occlusion[:, :, 0] > 0.5
     balanced_accuracy = 0.5 * (predicted[occluded].float().mean() + (~predicted[~occluded]).float().mean())
     assert balanced_accuracy > 0.75, f"balanced accuracy {balanced_accuracy:.3f} (chance is 0.5)"
 
@@ -210,7 +205,7 @@ def test_loss_skips_layers_the_batch_does_not_carry():
     torch.manual_seed(0)
     model = J4RNet(**TINY)
     full = hybrid_batch(torch.Generator().manual_seed(0))
-    output = model.network.forward_all(full["rain"])
+    output = model.network.forward_all(full.rain)
     assert set(model.compute_losses(output, full)) == {
         "joint",
         "rect",
@@ -218,7 +213,7 @@ def test_loss_skips_layers_the_batch_does_not_carry():
         "detect",
         "loss",
     }
-    real = {"rain": full["rain"], "clean": full["clean"]}
+    real = video_batch(rain=full.rain, clean=full.clean)
     with pytest.warns(UserWarning, match="no 'occlusion' layer"):
         losses = model.compute_losses(output, real)
     assert set(losses) == {"joint", "rect", "loss"}
@@ -235,7 +230,7 @@ def test_loss_is_the_slides_four_term_total_with_b_equals_o_minus_s_only_where_a
     with B only where alpha = 0 as well."""
     torch.manual_seed(0)
     batch = hybrid_batch(torch.Generator().manual_seed(0))
-    clean, streak, occlusion = batch["clean"], batch["streak"], batch["occlusion"]
+    clean, streak, occlusion = batch.clean, batch.streak, batch.occlusion
     visible = (occlusion == 0).float().expand_as(clean)
     assert 0.05 < 1 - visible.mean() < 0.5, "the batch must have occluded and visible pixels"
     assert (streak * (1 - visible)).abs().sum() > 0, "streak targets under the drops, to be ignored"
@@ -247,7 +242,7 @@ def test_loss_is_the_slides_four_term_total_with_b_equals_o_minus_s_only_where_a
     model = J4RNet(**TINY)
     kernel = model.highpass_kernel
     with torch.no_grad():
-        output = model.network.forward_all(batch["rain"])
+        output = model.network.forward_all(batch.rain)
         terms = model.compute_losses(output, batch)
     logits, target = output.alpha_logits, occlusion.long()  # B,T,2,H,W and B,T,1,H,W
     expected = {
@@ -263,7 +258,7 @@ def test_loss_is_the_slides_four_term_total_with_b_equals_o_minus_s_only_where_a
 
     stage1 = J4RNet(**TINY, stage=1)
     with torch.no_grad():
-        output = stage1.network.forward_all(batch["rain"])
+        output = stage1.network.forward_all(batch.rain)
         terms = stage1.compute_losses(output, batch)
     assert set(terms) == {"joint", "rect", "removal", "loss"}
     joint = squared(output.removal, clean, visible)
@@ -279,7 +274,7 @@ def test_stage2_without_a_stage1_checkpoint_warns_when_fitting(tmp_path: Path):
     import lightning as L
 
     batch = hybrid_batch(torch.Generator().manual_seed(0), clips=1)
-    loader = torch.utils.data.DataLoader([{k: v[0] for k, v in batch.items()}], batch_size=1)
+    loader = torch.utils.data.DataLoader([batch], batch_size=None)
     for model, warns in (
         (J4RNet(**TINY), True),
         (J4RNet(**TINY, stage=1), False),

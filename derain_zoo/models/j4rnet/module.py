@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -12,6 +12,9 @@ from torch import Tensor
 
 from derain_zoo.models.base import DerainModule, load_weights
 from derain_zoo.models.j4rnet.network import J4RNetOutput, J4RNetwork
+
+if TYPE_CHECKING:
+    from derain_zoo.data.batch import VideoBatch
 
 
 def gaussian_kernel(sigma: float) -> Tensor:
@@ -114,12 +117,12 @@ class J4RNet(DerainModule):
         if result.unexpected_keys:  # only possible when loading into a stage-1 module of other sizes
             raise RuntimeError(f"stage-1 weights not used: {result.unexpected_keys}")
 
-    def compute_losses(self, output: J4RNetOutput, batch: dict[str, Any]) -> dict[str, Tensor]:
+    def compute_losses(self, output: J4RNetOutput, batch: VideoBatch) -> dict[str, Tensor]:
         """Every loss term the batch supports, unweighted; ``loss`` is the weighted total."""
-        clean = batch["clean"]
+        clean = batch.clean
         # alpha = 0 (visible) pixels, where the slides' B = O - S holds; the streak target also exists
         # under opaque drops, where the frame shows none of it
-        visible = (batch["occlusion"] <= self.occlusion_threshold).to(clean) if "occlusion" in batch else None
+        visible = None if batch.occlusion is None else (batch.occlusion <= self.occlusion_threshold).to(clean)
         # stage 1's output is O - S: compare it with B only where that is the slides' estimate of B
         output_mask = visible if self.stage == 1 else None
         terms = {
@@ -130,13 +133,13 @@ class J4RNet(DerainModule):
                 output_mask,
             ),
         }
-        if "streak" in batch:
-            terms["removal"] = masked_mse(output.streak, batch["streak"], visible)
+        if batch.streak is not None:
+            terms["removal"] = masked_mse(output.streak, batch.streak, visible)
         else:
             self._warn_skip("removal", "streak")
         if output.alpha_logits is not None:
-            if "occlusion" in batch:
-                target = (batch["occlusion"][:, :, 0] > self.occlusion_threshold).long()
+            if batch.occlusion is not None:
+                target = (batch.occlusion[:, :, 0] > self.occlusion_threshold).long()
                 terms["detect"] = F.cross_entropy(output.alpha_logits.flatten(0, 1), target.flatten(0, 1))
             else:
                 self._warn_skip("detect", "occlusion")
@@ -151,9 +154,9 @@ class J4RNet(DerainModule):
             self._warned_skips.add(term)
             rank_zero_warn(f"j4rnet: batch has no '{key}' layer, l_{term} is skipped")
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor | None:
+    def training_step(self, batch: VideoBatch, batch_idx: int) -> Tensor | None:
         """One step on the joint loss (stage 1: the removal path's output and streaks)."""
-        losses = self.compute_losses(self.network.forward_all(batch["rain"]), batch)
+        losses = self.compute_losses(self.network.forward_all(batch.rain), batch)
         for name, value in losses.items():
             if not self.check_finite(value, name):
                 return None
