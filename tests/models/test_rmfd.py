@@ -17,17 +17,18 @@ from derain_zoo.data import (
     RainSynAll100DataModule,
     SyntheticRainDataModule,
 )
+from derain_zoo.data.batch import VideoBatch
 from derain_zoo.data.rain import sample_rain
 from derain_zoo.models import DerainModule
 from derain_zoo.models.rmfd import RMFD, RMFDNetwork, invert_rain_model
 from derain_zoo.models.rmfd.module import dark_channel, ssim_loss
-from tests.models.helpers import assert_gan_step_isolated, stage2_warnings
+from tests.models.helpers import assert_gan_step_isolated, stage2_warnings, video_batch
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 TINY = {"nf": 4, "blocks": 1, "discriminator_widths": (4, 8)}
 
 
-def accumulation_batch(seed: int = 0, clips: int = 2, frames: int = 3, size: int = 16) -> dict[str, torch.Tensor]:
+def accumulation_batch(seed: int = 0, clips: int = 2, frames: int = 3, size: int = 16) -> VideoBatch:
     """Clips under Yang et al.'s comprehensive rain, with every physical layer as ground truth."""
     generator = torch.Generator().manual_seed(seed)
     samples = []
@@ -42,15 +43,12 @@ def accumulation_batch(seed: int = 0, clips: int = 2, frames: int = 3, size: int
                 **{k: v.contiguous() for k, v in layers.items()},
             }
         )
-    return {key: torch.stack([s[key] for s in samples]) for key in samples[0]}
+    return video_batch(**{key: torch.stack([s[key] for s in samples]) for key in samples[0]})
 
 
-def fit_steps(model: RMFD, batch: dict[str, torch.Tensor], steps: int, root: Path) -> L.Trainer:
+def fit_steps(model: RMFD, batch: VideoBatch, steps: int, root: Path) -> L.Trainer:
     """Run the real Lightning loop (needed for manual optimisation) for a few steps on one clip."""
-    loader = DataLoader(
-        [{k: v[i] for k, v in batch.items()} for i in range(batch["rain"].shape[0])],
-        batch_size=2,
-    )
+    loader = DataLoader([batch], batch_size=None)
     trainer = L.Trainer(
         max_steps=steps,
         accelerator="cpu",
@@ -81,9 +79,9 @@ def test_every_frame_and_layer_is_returned_for_any_clip_length_and_size(frames, 
 
 def test_inversion_recovers_the_background_exactly_from_the_rain_models_layers():
     batch = accumulation_batch(seed=3, size=32)
-    assert 0.05 < batch["transmission"].min() < 1  # real haze, above the floor
-    recovered = invert_rain_model(batch["haze"], batch["transmission"], batch["atmosphere"])
-    torch.testing.assert_close(recovered, batch["clean"], atol=1e-5, rtol=0)
+    assert 0.05 < batch.transmission.min() < 1  # real haze, above the floor
+    recovered = invert_rain_model(batch.haze, batch.transmission, batch.atmosphere)
+    torch.testing.assert_close(recovered, batch.clean, atol=1e-5, rtol=0)
 
 
 def test_inversion_floors_the_transmission_instead_of_dividing_by_zero():
@@ -186,13 +184,13 @@ def test_stage_two_generator_and_critic_gradients_are_isolated_both_ways(tmp_pat
     reference = copy.deepcopy(model).train()
     generator = [p for p in reference.network.parameters() if p.requires_grad]
     critic = list(reference.discriminator.parameters())
-    out = reference.network.forward_all(batch["rain"])
-    clean = batch["clean"]
+    out = reference.network.forward_all(batch.rain)
+    clean = batch.clean
     fake, real = out.background[:, 1:].flatten(0, 1), clean[:, 1:].flatten(0, 1)
     dark = out.background.amin(dim=2)
     no_adversarial = (
-        ssim_loss(out.transmission, batch["transmission"])
-        + ssim_loss(out.atmosphere, batch["atmosphere"])
+        ssim_loss(out.transmission, batch.transmission)
+        + ssim_loss(out.atmosphere, batch.atmosphere)
         + ssim_loss(out.inversion, clean)
         + ssim_loss(out.background, clean)
         + 0.1 * (dark[:, 1:] - dark[:, :-1].detach()).abs().mean()
@@ -203,7 +201,7 @@ def test_stage_two_generator_and_critic_gradients_are_isolated_both_ways(tmp_pat
     plain_grads = torch.autograd.grad(no_adversarial, generator, allow_unused=True)
     d_loss = ((reference.discriminator(real) - 1) ** 2).mean() + (reference.discriminator(fake.detach()) ** 2).mean()
     d_grads = torch.autograd.grad(d_loss, critic)
-    loader = DataLoader([{k: v[i] for k, v in batch.items()} for i in range(2)], batch_size=2)
+    loader = DataLoader([batch], batch_size=None)
     grads = {"generator": g_grads, "plain": plain_grads, "critic": d_grads}
     assert_gan_step_isolated(model, reference, loader, grads, tmp_path)
 
@@ -239,10 +237,11 @@ def test_ssim_loss_is_one_minus_ssim_on_hand_computed_images():
 
 
 def test_batches_without_physical_layers_train_on_the_background_terms_and_say_so():
-    batch = {k: v for k, v in accumulation_batch().items() if k in ("rain", "clean")}
+    full = accumulation_batch()
+    batch = video_batch(rain=full.rain, clean=full.clean)
     model = RMFD(**TINY)
     with pytest.warns(UserWarning, match="no haze, transmission, atmosphere"):
-        losses = model.reconstruction_losses(model.network.forward_all(batch["rain"]), batch)
+        losses = model.reconstruction_losses(model.network.forward_all(batch.rain), batch)
     assert set(losses) == {"inversion", "background"}
 
 
@@ -253,7 +252,7 @@ def test_overfitting_one_clip_halves_the_loss():
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
     losses = []
     for _ in range(20):
-        loss = sum(model.reconstruction_losses(model.network.forward_all(batch["rain"]), batch).values())
+        loss = sum(model.reconstruction_losses(model.network.forward_all(batch.rain), batch).values())
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

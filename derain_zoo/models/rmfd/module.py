@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import kornia
 import torch
@@ -16,6 +16,9 @@ from derain_zoo.models.base import default_optimizer, load_weights
 from derain_zoo.models.components.gan import GANDerainModule
 from derain_zoo.models.components.lsgan_discriminator import LSGANDiscriminator
 from derain_zoo.models.rmfd.network import WINDOW, RMFDNetwork, RMFDOutput
+
+if TYPE_CHECKING:
+    from derain_zoo.data.batch import VideoBatch
 
 # the physical layers a synthetic batch carries that RMFDOutput estimates under the same names
 LAYERS = ("haze", "transmission", "atmosphere")
@@ -103,21 +106,22 @@ class RMFD(GANDerainModule):
         return LSGANDiscriminator(widths=self.hparams.discriminator_widths) if self.hparams.stage == 2 else None
 
     # ------------------------------------------------------------------ losses
-    def reconstruction_losses(self, out: RMFDOutput, batch: dict[str, Any]) -> dict[str, Tensor]:
+    def reconstruction_losses(self, out: RMFDOutput, batch: VideoBatch) -> dict[str, Tensor]:
         """-SSIM terms (as 1 - SSIM) on every layer the batch carries, on B1 and on the refined B."""
         losses: dict[str, Tensor] = {}
-        missing = [key for key in LAYERS if key not in batch]
+        layers = batch.layers()
+        missing = [key for key in LAYERS if key not in layers]
         if missing:
             rank_zero_warn(
                 f"rmfd: batch has no {', '.join(missing)}; those layer losses are skipped",
                 category=UserWarning,
             )
         for key in LAYERS:
-            if key in batch and self.loss_weights["layer"] and not (key == "haze" and self.stage == 2):
-                losses[key] = self.loss_weights["layer"] * ssim_loss(getattr(out, key), batch[key])
+            if key in layers and self.loss_weights["layer"] and not (key == "haze" and self.stage == 2):
+                losses[key] = self.loss_weights["layer"] * ssim_loss(getattr(out, key), layers[key])
         if self.loss_weights["inversion"]:
-            losses["inversion"] = self.loss_weights["inversion"] * ssim_loss(out.inversion, batch["clean"])
-        losses["background"] = self.loss_weights["background"] * ssim_loss(out.background, batch["clean"])
+            losses["inversion"] = self.loss_weights["inversion"] * ssim_loss(out.inversion, batch.clean)
+        losses["background"] = self.loss_weights["background"] * ssim_loss(out.background, batch.clean)
         return losses
 
     def refinement_priors(self, background: Tensor) -> dict[str, Tensor]:
@@ -155,11 +159,11 @@ class RMFD(GANDerainModule):
         return 0.7 + 0.5 * torch.rand(count, device=like.device), 0.3 * torch.rand(count, device=like.device)
 
     # ------------------------------------------------------------------ training
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor | None:
+    def training_step(self, batch: VideoBatch, batch_idx: int) -> Tensor | None:
         """Stage 1: one summed loss for Lightning to optimise; stage 2: generator then discriminator."""
         if self.stage == 2:
             return self.adversarial_step(batch)
-        out = self.network.forward_all(batch["rain"])
+        out = self.network.forward_all(batch.rain)
         losses = self.reconstruction_losses(out, batch)
         loss = sum(losses.values())
         if not self.check_finite(loss, "+".join(losses)):
@@ -167,20 +171,20 @@ class RMFD(GANDerainModule):
         self.log_losses({**losses, "loss": loss})
         return loss
 
-    def adversarial_step(self, batch: dict[str, Any]) -> Tensor | None:
+    def adversarial_step(self, batch: VideoBatch) -> Tensor | None:
         """One LSGAN step: generator (T/A + refinement nets) first, then the discriminator."""
         g_opt, d_opt = self.optimizers()
-        out = self.network.forward_all(batch["rain"])
+        out = self.network.forward_all(batch.rain)
         # only frames with a previous refined output are judged, as in the authors' code
         first = 1 if out.background.shape[1] > 1 else 0
         fake = out.background[:, first:].flatten(0, 1)
-        real = batch["clean"][:, first:].flatten(0, 1)
+        real = batch.clean[:, first:].flatten(0, 1)
         real_target, fake_target = self.gan_targets(fake.shape[0], fake)
 
         self.toggle_optimizer(g_opt)
         losses = self.reconstruction_losses(out, batch)
         losses.update(self.refinement_priors(out.background))
-        losses.update(self.flat_input_prior(batch["rain"]))
+        losses.update(self.flat_input_prior(batch.rain))
         losses["adversarial"] = self.loss_weights["adversarial"] * F.mse_loss(self.discriminator(fake), real_target)
         g_loss = sum(losses.values())
         if not self.check_finite(g_loss, "+".join(losses)):
