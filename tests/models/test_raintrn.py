@@ -14,25 +14,26 @@ import torch.nn.functional as F
 from torch.nn.utils import parametrize
 from torch.utils.data import DataLoader
 
+from derain_zoo.data.batch import VideoBatch
 from derain_zoo.models.components.discriminator3d import SpectralNormDiscriminator3d
 from derain_zoo.models.raintrn import RainTRN, RainTRNNetwork
 from derain_zoo.models.raintrn.network import MultiHeadPatchAttention
-from tests.models.helpers import assert_gan_step_isolated
+from tests.models.helpers import assert_gan_step_isolated, video_batch
 
 TINY_NET = {"channels": 16, "base_channels": 8, "num_res_blocks": 1, "num_transformer_blocks": 1, "patch_grids": (2, 4)}
 TINY = dict(TINY_NET, disc_channels=4, disc_layers=3)
 
 
-def rain_clip(seed: int = 0, clips: int = 2, frames: int = 3, size: int = 16) -> dict[str, torch.Tensor]:
+def rain_clip(seed: int = 0, clips: int = 2, frames: int = 3, size: int = 16) -> VideoBatch:
     """Smooth clean clips plus bright sparse streaks: a learnable y = x + r pair."""
     generator = torch.Generator().manual_seed(seed)
     coarse = torch.rand(clips * frames, 3, 4, 4, generator=generator)
     clean = F.interpolate(coarse, size=(size, size), mode="bilinear").view(clips, frames, 3, size, size)
     streak = 0.5 * (torch.rand(clips, frames, 1, size, size, generator=generator) < 0.08).float()
-    return {"rain": (clean + streak).clamp(0, 1), "clean": clean.contiguous()}
+    return video_batch(rain=(clean + streak).clamp(0, 1), clean=clean.contiguous())
 
 
-def fit(model: RainTRN, batches: list[dict[str, torch.Tensor]]) -> None:
+def fit(model: RainTRN, batches: list[VideoBatch]) -> None:
     """Run the module's own manual-optimisation training_step through a bare Trainer."""
     trainer = L.Trainer(
         max_epochs=1,
@@ -199,7 +200,7 @@ def test_generator_and_critic_gradients_are_isolated_both_ways():
     batch = rain_clip()
     generator = list(reference.network.parameters())
     critic = list(reference.discriminator.parameters())
-    restored, clean = reference(batch["rain"]), batch["clean"]
+    restored, clean = reference(batch.rain), batch.clean
     # L1 + 0.1 temporal L1 + 1.0 hinge generator term (-mean critic score of the restored clip)
     no_adversarial = F.l1_loss(restored, clean) + 0.1 * F.l1_loss(restored.diff(dim=1), clean.diff(dim=1))
     g_loss = no_adversarial - reference.discriminator(restored).mean()
@@ -256,7 +257,7 @@ def test_overfitting_one_clip_halves_the_reconstruction_loss(reconstruction):
 
     def reconstruction_loss() -> float:
         with torch.no_grad():
-            return model.reconstruction_loss(model(clip["rain"]), clip["clean"]).item()
+            return model.reconstruction_loss(model(clip.rain), clip.clean).item()
 
     start = reconstruction_loss()
     fit(model, [clip] * 40)

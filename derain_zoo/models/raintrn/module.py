@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import kornia
 import torch
@@ -14,6 +14,9 @@ from torch import Tensor
 from derain_zoo.models.components.discriminator3d import SpectralNormDiscriminator3d
 from derain_zoo.models.components.gan import GANDerainModule
 from derain_zoo.models.raintrn.network import RainTRNNetwork
+
+if TYPE_CHECKING:
+    from derain_zoo.data.batch import VideoBatch
 
 
 def gan_adam(params: Any) -> torch.optim.Optimizer:
@@ -131,11 +134,11 @@ class RainTRN(GANDerainModule):
             loss = loss + self.adversarial_weight * terms["adversarial"]
         return {"loss": loss, **terms}
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+    def training_step(self, batch: VideoBatch, batch_idx: int) -> None:
         """One generator update, then (after the warm-up) one discriminator update."""
         g_opt, d_opt = self.optimizers()
-        clean = batch["clean"]
-        restored = self(batch["rain"])
+        clean = batch.clean
+        restored = self(batch.rain)
 
         self.toggle_optimizer(g_opt)  # no discriminator gradients from the generator's loss
         losses = self.generator_losses(restored, clean)
