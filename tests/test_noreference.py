@@ -19,6 +19,7 @@ from derain_zoo.metrics.noreference import (
     rgb_to_gray,
     rgb_to_y,
 )
+from tests.models.helpers import AttributeOnlyBatch
 
 # Reference figures measured by benchmarks/noreference_check.py (run it to reproduce them):
 # NIQE by BasicSR 1.4.2's own niqe() on its rounded Y, in float64 (our float64 result equals it to
@@ -125,12 +126,7 @@ def test_a_paired_test_sequence_gets_no_no_reference_scores(nturain_sample, tmp_
     rain, clean = clip("a1_Rain"), clip("a1_GT")
     evaluator = Evaluator()
     evaluator.on_test_epoch_start(None, None)
-    batch = {
-        "rain": rain,
-        "clean": clean,
-        "name": ["a1"],
-        "index": torch.arange(2)[None],
-    }
+    batch = AttributeOnlyBatch(rain=rain, clean=clean, name=["a1"], index=torch.arange(2)[None])
     evaluator.on_test_batch_end(None, None, {"output": rain}, batch, 0)
     evaluator.summarize()  # on_test_epoch_end, without a Trainer
     evaluator.write(tmp_path)

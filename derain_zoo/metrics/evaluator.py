@@ -17,7 +17,7 @@ import math
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import torch
@@ -26,6 +26,9 @@ from derain_zoo.frames import to_uint
 from derain_zoo.metrics.paired import COLUMNS as METRICS
 from derain_zoo.metrics.video import NoReferenceScores, PairedScores, Row, SequenceScores
 from derain_zoo.table import Column, format_table
+
+if TYPE_CHECKING:
+    from derain_zoo.data.batch import VideoBatch
 
 NO_REFERENCE = NoReferenceScores.columns  # lower is better; only where a test sequence has no ground truth
 ALL_COLUMNS = (*METRICS, *NO_REFERENCE)
@@ -108,12 +111,12 @@ class Evaluator(L.Callback):
                 self._worker.shutdown(cancel_futures=True)
                 self._worker = None
 
-    def _record(self, outputs: Any, batch: dict[str, Any], stage: str) -> None:
+    def _record(self, outputs: Any, batch: VideoBatch, stage: str) -> None:
         output = outputs["output"] if isinstance(outputs, dict) else outputs
-        names, index = list(batch["name"]), batch["index"].cpu()
-        if "clean" in batch:
+        names, index = list(batch.name), batch.index.cpu()
+        if batch.clean is not None:
             # quantised on the model's device: the worker gets a quarter of the bytes and never touches CUDA
-            self._submit(self.paired, _uint8(output), _uint8(batch["clean"]), names, index)
+            self._submit(self.paired, _uint8(output), _uint8(batch.clean), names, index)
         elif stage == "test":
             self._submit(self.no_reference, _uint8(output), None, names, index)
 
@@ -124,10 +127,12 @@ class Evaluator(L.Callback):
     def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._start()
 
-    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+    def on_validation_batch_end(
+        self, trainer, pl_module, outputs, batch: VideoBatch, batch_idx, dataloader_idx=0
+    ) -> None:
         self._record(outputs, batch, "val")
 
-    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch: VideoBatch, batch_idx, dataloader_idx=0) -> None:
         self._record(outputs, batch, "test")
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:

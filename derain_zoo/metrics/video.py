@@ -3,7 +3,7 @@
 Use them in any LightningModule (the zoo's Evaluator does)::
 
     self.scores = PairedScores()                                   # in __init__
-    self.scores.update(restored, clean, batch["name"], batch["index"])   # in test_step
+    self.scores.update(restored, clean, batch.name, batch.index)   # in test_step
     self.log_dict(self.scores.compute())                           # at epoch end: psnr, ssim, psnr_y, ssim_y
 
 The states are per frame (sequence id, frame index, scores), so a frame delivered twice (overlapping
