@@ -11,7 +11,7 @@ files under ``<log_dir>/images/``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import lightning as L
@@ -20,6 +20,9 @@ import torch
 from torch import Tensor
 
 from derain_zoo.frames import to_uint
+
+if TYPE_CHECKING:
+    from derain_zoo.data.batch import VideoBatch
 
 
 def strip(rain: Tensor, restored: Tensor, clean: Tensor | None, frame: int | None = None) -> np.ndarray:
@@ -74,7 +77,9 @@ class ValidationStrips(L.Callback):
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._parts = {}
 
-    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+    def on_validation_batch_end(
+        self, trainer, pl_module, outputs, batch: VideoBatch, batch_idx, dataloader_idx=0
+    ) -> None:
         """Keep clips from the first batches until ``num_clips`` are held (nothing else is stored)."""
         have = len(self._parts.get("rain", []))
         if have >= self.num_clips or not self._due(trainer) or dataloader_idx != 0:
@@ -82,9 +87,9 @@ class ValidationStrips(L.Callback):
         output = outputs["output"] if isinstance(outputs, dict) else outputs
         take = self.num_clips - have
         for key, value in (
-            ("rain", batch["rain"]),
+            ("rain", batch.rain),
             ("restored", output),
-            ("clean", batch.get("clean")),
+            ("clean", batch.clean),
         ):
             if value is not None:
                 self._parts.setdefault(key, []).extend(value[:take].detach().cpu())

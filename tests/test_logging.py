@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from derain_zoo.cli import main
 from derain_zoo.data import SyntheticRainDataModule
+from derain_zoo.data.batch import VideoBatch
 from derain_zoo.logging_callbacks import ValidationStrips, strip
 from derain_zoo.models.base import DerainModule
 
@@ -32,8 +33,8 @@ class TinyConv(DerainModule):
         b, t = rain.shape[:2]
         return rain + self.conv(rain.flatten(0, 1)).unflatten(0, (b, t))
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        return F.l1_loss(self(batch["rain"]), batch["clean"])
+    def training_step(self, batch: VideoBatch, batch_idx: int) -> Tensor:
+        return F.l1_loss(self(batch.rain), batch.clean)
 
 
 class RecordingLogger(Logger):
@@ -110,7 +111,7 @@ def test_image_callback_logs_fixed_clips_every_n_epochs_to_a_recording_logger():
     assert [step for _, step, _ in logger.images] == [trainer.global_step // 2, trainer.global_step]
     data = _data()
     data.setup("validate")
-    clips = torch.cat([b["rain"] for b in data.val_dataloader()])[:3]
+    clips = torch.cat([b.rain for b in data.val_dataloader()])[:3]
     height, width = clips.shape[-2:]
     first, second = logger.images[0][2], logger.images[1][2]
     assert first.shape == (3 * height, 3 * width, 3)
