@@ -24,6 +24,14 @@ class VideoBatch:
 
     ``rain`` holds the frames to restore plus ``context`` = (before, after) rain-only neighbours; every
     other frame tensor (``clean``, the layers) and ``index`` hold only the frames to restore.
+
+    Read it by attribute (``batch.clean``, None when absent). The mapping-style reads (``batch["clean"]``,
+    ``"occlusion" in batch``, ``batch.get``) are used nowhere in derain_zoo: the models, the Evaluator,
+    ValidationStrips, ``compare.py`` and the writer read attributes, ``collate`` builds the batch from item
+    dicts, and DataLoader and Lightning handle it as a dataclass (moved to a device field by field). They
+    stay for readers outside the package that still index by name: ``benchmarks/data_throughput.py``
+    (``batch["name"]``), ``notebooks/compare_models.ipynb`` (``batch["rain"]``, ``"clean" in batch``) and
+    the loader checks in ``tests/data`` and ``tests/test_registry.py``; remove them once those read attributes.
     """
 
     rain: Tensor  # B,T,3,H,W float32 in [0, 1], RGB
@@ -61,14 +69,16 @@ class VideoBatch:
         """The physical layers the batch carries, by name."""
         return {key: value for key in LAYER_CHANNELS if (value := getattr(self, key)) is not None}
 
-    # Mapping-style reads (``batch["clean"]``, ``"occlusion" in batch``) for code not yet moved to attributes
+    # mapping-style reads: kept only for readers outside the package (see the class docstring)
     def __getitem__(self, key: str) -> Any:
+        """``getattr(batch, key)`` for a field the batch carries; KeyError for None or an unknown name."""
         value = getattr(self, key, None) if key in _FIELDS else None
         if value is None:
             raise KeyError(key)
         return value
 
     def __contains__(self, key: object) -> bool:
+        """Whether the batch carries ``key`` (a field that is not None)."""
         return key in _FIELDS and getattr(self, str(key)) is not None
 
     def get(self, key: str, default: Any = None) -> Any:
