@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -68,34 +69,77 @@ def _uniform(low: float, high: float, generator: torch.Generator) -> float:
     return low + (high - low) * torch.rand((), generator=generator).item()
 
 
-def _gaussian_blur_circular(x: Tensor, sigma: float) -> Tensor:
-    """Separable Gaussian with wrap-around borders and peak 1, so a drop widens without dimming."""
+def _gaussian_kernel(sigma: float) -> Tensor:
+    """Taps of a Gaussian of peak 1 over [-ceil(2.5 sigma), ceil(2.5 sigma)] (at least 3 taps)."""
     radius = max(1, math.ceil(2.5 * sigma))
-    taps = torch.arange(-radius, radius + 1, dtype=x.dtype)
-    kernel = torch.exp(-(taps**2) / (2 * sigma**2))
+    taps = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    return torch.exp(-(taps**2) / (2 * sigma**2))
+
+
+def _gaussian_blur_circular(x: Tensor, kernel: Tensor) -> Tensor:
+    """Separable Gaussian (``_gaussian_kernel``) with wrap-around borders, so a drop widens without dimming."""
+    radius = len(kernel) // 2
     x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="circular"), kernel.view(1, 1, 1, -1))
     return F.conv2d(F.pad(x, (0, 0, radius, radius), mode="circular"), kernel.view(1, 1, -1, 1))
 
 
-def _motion_blur_circular(x: Tensor, length: float, angle: float) -> Tensor:
-    """Sum of shifted copies along the fall direction, tapered at the ends like a drop's exposure."""
+def _motion_taps(length: float, angle: float) -> list[tuple[int, int, np.float32]]:
+    """(row shift, column shift, weight) of each copy summed by the motion blur, tapered at the ends."""
     taps = max(2, round(length))
     offsets = torch.linspace(-(taps - 1) / 2, (taps - 1) / 2, taps)
     weights = 1.0 - 0.6 * offsets.abs() / max(1.0, offsets.abs().max().item())
-    out = torch.zeros_like(x)
-    for offset, weight in zip(offsets.tolist(), weights.tolist(), strict=True):
-        shift = (round(offset * math.cos(angle)), round(offset * math.sin(angle)))
-        out += weight * torch.roll(x, shifts=shift, dims=(-2, -1))
+    return [
+        (round(offset * math.cos(angle)), round(offset * math.sin(angle)), np.float32(weight))
+        for offset, weight in zip(offsets.tolist(), weights.tolist(), strict=True)
+    ]
+
+
+def _motion_blur_circular(
+    image: np.ndarray, taps: list[tuple[int, int, np.float32]], rows: slice = slice(None), cols: slice = slice(None)
+) -> np.ndarray:
+    """Sum of the weighted copies of an H,W image rolled by each tap's shift (wrap-around), in tap order.
+
+    Only the ``rows`` x ``cols`` window of the result is computed (contiguous slices, no step). Every
+    pixel is the float32 sum 0 + w0 x0 + w1 x1 + ... in the order of the taps, so a window or the
+    whole image hold the same values that a roll, multiply and add per tap gave (data version
+    ``synthetic-v2`` was rendered that way in torch); one tiled copy makes every rolled window a slice.
+    """
+    height, width = image.shape
+    top, bottom, _ = rows.indices(height)
+    left, right, _ = cols.indices(width)
+    tiled = np.tile(image, (2, 2))
+    out = np.zeros((bottom - top, right - left), np.float32)
+    product = np.empty_like(out)
+    for dy, dx, weight in taps:
+        y, x = (top - dy) % height, (left - dx) % width  # roll: out[r, c] = image[(r - dy) % H, (c - dx) % W]
+        np.multiply(tiled[y : y + bottom - top, x : x + right - left], weight, out=product)
+        out += product
     return out
 
 
 def _blur_streaks(seeds: Tensor, sigma: float, length: float, angle: float) -> Tensor:
-    """Widen and motion-blur drop seeds, scaled so an isolated drop peaks at its seed value."""
+    """Widen and motion-blur H,W drop seeds, scaled so an isolated drop peaks at its seed value.
+
+    The peak is that of one drop blurred alike on a canvas that never wraps it; its motion blur is
+    computed only over the rows and columns the drop's Gaussian spot can reach: every other pixel sums
+    zeros, and no value is negative, so the maximum is the same.
+    """
+    kernel = _gaussian_kernel(sigma)
+    taps = _motion_taps(length, angle)
     size = 2 * math.ceil(2.5 * sigma + length / 2) + 3
     delta = torch.zeros(1, 1, size, size)
     delta[..., size // 2, size // 2] = 1.0
-    peak = _motion_blur_circular(_gaussian_blur_circular(delta, sigma), length, angle).max()
-    return _motion_blur_circular(_gaussian_blur_circular(seeds, sigma), length, angle) / peak
+    spot = _gaussian_blur_circular(delta, kernel)[0, 0].numpy()
+    ys, xs = np.flatnonzero(spot.any(axis=1)), np.flatnonzero(spot.any(axis=0))
+    dys, dxs = [dy for dy, _, _ in taps], [dx for _, dx, _ in taps]
+    top, bottom = ys[0] + min(dys), ys[-1] + max(dys) + 1
+    left, right = xs[0] + min(dxs), xs[-1] + max(dxs) + 1
+    if top >= 0 and left >= 0 and bottom <= size and right <= size:  # nothing wraps: zero outside the window
+        peak = _motion_blur_circular(spot, taps, slice(top, bottom), slice(left, right)).max()
+    else:
+        peak = _motion_blur_circular(spot, taps).max()
+    blurred = _motion_blur_circular(_gaussian_blur_circular(seeds[None, None], kernel)[0, 0].numpy(), taps)
+    return torch.from_numpy(blurred) / torch.tensor(peak)
 
 
 @dataclass
@@ -135,7 +179,7 @@ def _streak_layer(
         count, generator=generator
     )
     seeds = seeds.view(rows, width)
-    streaks = _blur_streaks(seeds[None, None], sigma, length, angle)[0, 0]
+    streaks = _blur_streaks(seeds, sigma, length, angle)
     streaks = streaks.clamp(0, 1) * _uniform(*preset.brightness, generator)
     speed = length * _uniform(0.6, 1.2, generator)
     return MovingLayer(streaks, (speed * math.cos(angle), speed * math.sin(angle)))
