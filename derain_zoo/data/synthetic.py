@@ -160,19 +160,34 @@ def object_grid(
     )
 
 
-def sprite(photo: Tensor, rng: np.random.Generator) -> Tensor:
-    """An elliptical patch of a photograph with a soft alpha edge, as 4,h,w (RGB + alpha)."""
-    _, height, width = photo.shape
+def sprite_cut(photo_hw: tuple[int, int], rng: np.random.Generator) -> tuple[int, int, int, float]:
+    """Where a sprite is cut from a photograph and its shape: (top, left, side, aspect of the ellipse)."""
+    height, width = photo_hw
     side = int(min(height, width) * rng.uniform(0.2, 0.35))
     top, left = (
         int(rng.integers(0, height - side + 1)),
         int(rng.integers(0, width - side + 1)),
     )
+    return top, left, side, rng.uniform(0.6, 1.0)
+
+
+def sprite(photo: Tensor, cut: tuple[int, int, int, float]) -> Tensor:
+    """An elliptical patch of a photograph with a soft alpha edge, as 4,h,w (RGB + alpha).
+
+    The alpha map is built from one row and one column (x and y enter it separately), each value the
+    same float32 arithmetic a full x, y grid would give."""
+    top, left, side, aspect = cut
     patch = photo[:, top : top + side, left : left + side]
-    ys, xs = torch.meshgrid(torch.linspace(-1, 1, side), torch.linspace(-1, 1, side), indexing="ij")
-    aspect = rng.uniform(0.6, 1.0)
-    alpha = ((1 - xs**2 - (ys / aspect) ** 2) * 6).clamp(0, 1)
+    line = torch.linspace(-1, 1, side)
+    alpha = (((1 - line**2)[None, :] - ((line / aspect) ** 2)[:, None]) * 6).clamp(0, 1)
     return torch.cat([patch, alpha[None]])
+
+
+def misses(grid: Tensor, side: int) -> bool:
+    """Whether bilinear grid_sample (zeros padding, align_corners=False) of a side x side input on this
+    grid reads no input pixel at all: every point lies more than a pixel outside the input in x or y,
+    so both taps of that axis are out of bounds and the sample is exactly zero."""
+    return bool((grid.abs() > 1 + 2 / side).any(dim=-1).all())
 
 
 def scene_background(
@@ -223,11 +238,14 @@ def render_clean(
         padding_mode="reflection",
         align_corners=False,
     )
-    patch = sprite(load_photo(names[int(rng.integers(len(names)))], short_side), rng)
+    photo = load_photo(names[int(rng.integers(len(names)))], short_side)
+    cut = sprite_cut(tuple(photo.shape[1:]), rng)
     side = size * rng.uniform(0.25, 0.4)
     grid = object_grid(frames, size, window, side, rng)
+    if misses(grid, cut[2]):  # the object is outside this crop: alpha 0, so the scene exactly
+        return scene.clamp(0, 1)
     layer = F.grid_sample(
-        patch.expand(frames, -1, -1, -1),
+        sprite(photo, cut).expand(frames, -1, -1, -1),
         grid,
         mode="bilinear",
         padding_mode="zeros",
