@@ -55,10 +55,10 @@ def dead_leaves(
     centres = rng.uniform(-margin, np.array([height, width])[None] + margin, size=(count, 2))
     axes, angles = leaf_shapes(radii, rng)
     index = np.zeros((height, width), np.int32)
-    for i in range(count):  # painter's order: later leaves occlude earlier ones
-        centre = (int(centres[i, 1]), int(centres[i, 0]))
-        size = (max(1, int(axes[i, 0])), max(1, int(axes[i, 1])))
-        cv2.ellipse(index, centre, size, float(angles[i]), 0, 360, i, thickness=-1)
+    rows, cols = centres.astype(np.int64).T.tolist()  # int() of each, as cv2 takes them
+    sizes = np.maximum(1, axes.astype(np.int64)).tolist()
+    for i, (row, col, size, angle) in enumerate(zip(rows, cols, sizes, angles.tolist(), strict=True)):
+        cv2.ellipse(index, (col, row), tuple(size), angle, 0, 360, i, thickness=-1)  # later leaves occlude earlier
     return torch.from_numpy(_fill_leaves(index, textures, rng)).permute(2, 0, 1)
 
 
@@ -85,28 +85,41 @@ def stack_textures(photos: list[Tensor]) -> np.ndarray:
 
 def _fill_leaves(index: np.ndarray, textures: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """H,W,3 image: each leaf shows a crop of one of the textures times a colour gain (or a nearly flat
-    colour); one gather of a per-leaf table and one of the stacked textures, then a 0.5-pixel blur."""
+    colour); per-leaf values gathered to the pixels with np.take, then a 0.5-pixel blur.
+
+    Every pixel is w * (texel * gain) + (1 - w) * flat in float32 from the per-leaf draws rounded to
+    float32, integers included (they passed through one float32 table in data version synthetic-v2)."""
     count = int(index.max()) + 1
     height, width = index.shape
     side = textures.shape[1]
-    stack = textures.reshape(-1, 3)
-    table = np.concatenate(
-        [
-            rng.integers(0, len(textures), (count, 1)) * side * side,  # first pixel of the leaf's texture
-            rng.integers(0, side, (count, 2)),  # texture offset (row, column)
-            rng.uniform(0.7, 1.2, (count, 3)) * rng.uniform(0.4, 1.3, (count, 1)),  # colour gain
-            rng.uniform(0.05, 0.95, (count, 3)),  # flat colour
-            np.where(rng.uniform(size=(count, 1)) < 0.15, 0.15, 1.0),  # texture weight: some leaves are flat
-        ],
-        axis=1,
-    ).astype(np.float32)
-    leaf = table[index]
-    rows = (np.arange(height, dtype=np.int64)[:, None] + leaf[..., 1].astype(np.int64)) % side
-    cols = (np.arange(width, dtype=np.int64)[None, :] + leaf[..., 2].astype(np.int64)) % side
-    textured = np.take(stack, leaf[..., 0].astype(np.int64) + rows * side + cols, axis=0) * leaf[..., 3:6]
-    weight = leaf[..., 9:10]
-    leaves = weight * textured + (1 - weight) * leaf[..., 6:9]
-    return np.clip(cv2.GaussianBlur(leaves.astype(np.float32), (3, 3), 0.5), 0, 1)
+    first = rng.integers(0, len(textures), (count, 1)) * side * side  # first pixel of the leaf's texture
+    offset = rng.integers(0, side, (count, 2))  # texture offset (row, column)
+    gain = rng.uniform(0.7, 1.2, (count, 3)) * rng.uniform(0.4, 1.3, (count, 1))  # colour gain
+    flat = rng.uniform(0.05, 0.95, (count, 3))  # flat colour
+    weight = np.where(rng.uniform(size=(count, 1)) < 0.15, 0.15, 1.0)  # texture weight: some leaves are flat
+    first, offset = (v.astype(np.float32).astype(np.int64) for v in (first, offset))
+    gain, weight = gain.astype(np.float32), weight.astype(np.float32)
+    rest = (1 - weight) * flat.astype(np.float32)
+    rows = _wrap_add(np.take(offset[:, 0], index), np.arange(height)[:, None], side)
+    cols = _wrap_add(np.take(offset[:, 1], index), np.arange(width)[None, :], side)
+    rows *= side
+    rows += cols
+    rows += np.take(first[:, 0], index)
+    leaves = np.take(textures.reshape(-1, 3), rows, axis=0)
+    leaves *= np.take(gain, index, axis=0)
+    leaves *= np.take(weight, index, axis=0)
+    leaves += np.take(rest, index, axis=0)
+    return np.clip(cv2.GaussianBlur(leaves, (3, 3), 0.5), 0, 1)
+
+
+def _wrap_add(values: np.ndarray, steps: np.ndarray, side: int) -> np.ndarray:
+    """(values + steps) % side for values in [0, side): one conditional subtraction when steps < side."""
+    values = values + steps
+    if steps.size and steps.max() < side:
+        np.subtract(values, side, out=values, where=values >= side)
+    else:
+        values %= side
+    return values
 
 
 def expose(frames: Tensor, rng: np.random.Generator, probability: float = 0.5) -> Tensor:
