@@ -76,11 +76,26 @@ def _gaussian_kernel(sigma: float) -> Tensor:
     return torch.exp(-(taps**2) / (2 * sigma**2))
 
 
+def _wrap(x: Tensor, radius: int, dim: int) -> Tensor:
+    """``x`` with ``radius`` wrapped-around values added on both sides of ``dim``: F.pad's circular mode
+    (a dozen small torch ops) as one NumPy concatenation."""
+    if radius > x.shape[dim]:
+        pad = (radius, radius, 0, 0) if dim == -1 else (0, 0, radius, radius)
+        return F.pad(x, pad, mode="circular")  # wraps more than once: left to F.pad, as before
+    values = x.numpy()
+    head, tail = (
+        (values[..., :radius], values[..., -radius:])
+        if dim == -1
+        else (values[..., :radius, :], values[..., -radius:, :])
+    )
+    return torch.from_numpy(np.concatenate((tail, values, head), axis=dim))
+
+
 def _gaussian_blur_circular(x: Tensor, kernel: Tensor) -> Tensor:
     """Separable Gaussian (``_gaussian_kernel``) with wrap-around borders, so a drop widens without dimming."""
     radius = len(kernel) // 2
-    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="circular"), kernel.view(1, 1, 1, -1))
-    return F.conv2d(F.pad(x, (0, 0, radius, radius), mode="circular"), kernel.view(1, 1, -1, 1))
+    x = F.conv2d(_wrap(x, radius, -1), kernel.view(1, 1, 1, -1))
+    return F.conv2d(_wrap(x, radius, -2), kernel.view(1, 1, -1, 1))
 
 
 def _motion_taps(length: float, angle: float) -> list[tuple[int, int, np.float32]]:
@@ -150,13 +165,16 @@ class MovingLayer:
     velocity: tuple[float, float]
 
     def frames(self, times: Tensor, height: int, width: int) -> Tensor:
-        """The T,H,W views of the canvas at the given frame numbers (one gather, no per-frame loop)."""
+        """The T,H,W views of the canvas at the given frame numbers (one gather, no per-frame loop).
+
+        Frame t is shifted by round(t * velocity) pixels (float32 product, ties to even) and wraps around."""
         rows, cols = self.canvas.shape
-        dy = torch.round(times * self.velocity[0]).long()
-        dx = torch.round(times * self.velocity[1]).long()
-        ys = (torch.arange(height)[None, :] - dy[:, None]) % rows
-        xs = (torch.arange(width)[None, :] - dx[:, None]) % cols
-        return self.canvas[ys[:, :, None], xs[:, None, :]]
+        t = times.numpy()
+        dy = np.round(t * np.float32(self.velocity[0])).astype(np.int64)
+        dx = np.round(t * np.float32(self.velocity[1])).astype(np.int64)
+        ys = (np.arange(height)[None, :] - dy[:, None]) % rows
+        xs = (np.arange(width)[None, :] - dx[:, None]) % cols
+        return torch.from_numpy(self.canvas.numpy()[ys[:, :, None], xs[:, None, :]])
 
 
 def _streak_layer(
@@ -222,15 +240,24 @@ class RainField:
         occlusion = self._sum(self.occluders, times)[:, None]
         transmission = self._per_frame(self.transmission, frames, 1, 1.0)
         atmosphere = self._per_frame(self.atmosphere, frames, 3, 1.0)
+        if self.additive:  # T = 1 and alpha = 0: haze = 1 B + 0 A = B and O = B + S, the same float32 values
+            haze, rainy = clean.clone(), (clean + streak).clamp(0, 1)
+        else:
+            haze = transmission * clean + (1 - transmission) * atmosphere
+            rainy = compose(clean, streak, occlusion, transmission, atmosphere).clamp(0, 1)
         layers = {
             "streak": streak,
             "occlusion": occlusion,
             "transmission": transmission,
             "atmosphere": atmosphere,
-            "haze": transmission * clean + (1 - transmission) * atmosphere,
+            "haze": haze,
         }
-        rainy = compose(clean, streak, occlusion, transmission, atmosphere).clamp(0, 1)
         return rainy, layers
+
+    @property
+    def additive(self) -> bool:
+        """Whether the rain only adds streaks (no occluders, no accumulation): O = B + S everywhere."""
+        return not self.occluders and self.transmission is None
 
     def _sum(self, layers: list[MovingLayer], times: Tensor) -> Tensor:
         """T,H,W sum of moving layers, clipped to 1 (zeros when there are none)."""
