@@ -99,17 +99,32 @@ def split_textures(split: str, short_side: int) -> np.ndarray:
     return stack_textures([load_photo(name, short_side) for name in PHOTOS[split]])
 
 
-def _wave(frames: Tensor, amplitude: float, rng: np.random.Generator) -> Tensor:
+def _f32(value: float) -> np.float32:
+    """A Python or NumPy scalar as the float32 that torch used for it in a float32 tensor operation."""
+    return np.float32(value)
+
+
+def _torch(function: Callable[[Tensor], Tensor], values: np.ndarray) -> np.ndarray:
+    """A torch elementwise function (sin, cos) of a float32 array: the values synthetic-v2 was made with."""
+    return function(torch.from_numpy(values)).numpy()
+
+
+def _wave(frames: np.ndarray, amplitude: float, rng: np.random.Generator) -> np.ndarray:
     """A bounded smooth motion: amplitude * sin(2 pi t / period + phase) with a random period."""
     period, phase = rng.uniform(40, 120), rng.uniform(0, 2 * math.pi)
-    return amplitude * torch.sin(2 * math.pi * frames / period + phase)
+    return _f32(amplitude) * _torch(torch.sin, _f32(2 * math.pi) * frames / _f32(period) + _f32(phase))
 
 
-def _pixel_grid(size: int, window: tuple[int, int, int]) -> tuple[Tensor, Tensor]:
-    """x, y coordinates (centred on the frame) of the output pixels inside the crop window."""
+def _pixel_grid(size: int, window: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """x (a 1,w row) and y (an h,1 column) coordinates, centred on the frame, of the crop window's pixels."""
     top, left, side = window
-    coords = torch.arange(side, dtype=torch.float32) + 0.5 - size / 2
-    return (coords + left)[None, :].expand(side, side), (coords + top)[:, None].expand(side, side)
+    coords = np.arange(side, dtype=np.float32) + _f32(0.5) - _f32(size / 2)
+    return (coords + _f32(left))[None, :], (coords + _f32(top))[:, None]
+
+
+# The grids are float32 NumPy arithmetic, operation for operation what the torch code of data version
+# synthetic-v2 computed (a Python scalar enters a float32 tensor operation as a float32, as it does
+# here), with torch's own sine and cosine: many tiny torch operations cost more than the arithmetic.
 
 
 def camera_grid(
@@ -118,23 +133,29 @@ def camera_grid(
     size: int,
     window: tuple[int, int, int],
     rng: np.random.Generator,
-) -> Tensor:
+) -> np.ndarray:
     """grid_sample grid T,h,w,2 of a camera panning, zooming and rotating over the photograph."""
     height, width = photo_hw
     short = min(height, width)
-    t = torch.arange(frames, dtype=torch.float32)
-    half = rng.uniform(*VIEW_FRACTION) * short / 2 * (1 + _wave(t, 0.08, rng))
-    angle = math.radians(rng.uniform(-3, 3)) + _wave(t, math.radians(2), rng)
+    t = np.arange(frames, dtype=np.float32)
+    view = rng.uniform(*VIEW_FRACTION) * short / 2
+    half = _f32(view) * (_f32(1) + _wave(t, 0.08, rng))
+    tilt = math.radians(rng.uniform(-3, 3))
+    angle = _f32(tilt) + _wave(t, math.radians(2), rng)
     reach = 0.34 * short * 1.1  # half-diagonal of the largest rotated, zoomed view
     swing = 0.06 * short
-    cx = rng.uniform(min(reach + swing, width / 2), max(width - reach - swing, width / 2)) + _wave(t, swing, rng)
-    cy = rng.uniform(min(reach + swing, height / 2), max(height - reach - swing, height / 2)) + _wave(t, swing, rng)
+    cx = _f32(rng.uniform(min(reach + swing, width / 2), max(width - reach - swing, width / 2))) + _wave(t, swing, rng)
+    cy = _f32(rng.uniform(min(reach + swing, height / 2), max(height - reach - swing, height / 2))) + _wave(
+        t, swing, rng
+    )
     x, y = _pixel_grid(size, window)
-    zoom = (2 * half / size)[:, None, None]
-    cos, sin = torch.cos(angle)[:, None, None], torch.sin(angle)[:, None, None]
+    zoom = (_f32(2) * half / _f32(size))[:, None, None]
+    cos, sin = _torch(torch.cos, angle)[:, None, None], _torch(torch.sin, angle)[:, None, None]
     u = cx[:, None, None] + zoom * (cos * x - sin * y)
     v = cy[:, None, None] + zoom * (sin * x + cos * y)
-    return torch.stack([(2 * u + 1) / width - 1, (2 * v + 1) / height - 1], dim=-1)
+    return np.stack(
+        [(_f32(2) * u + _f32(1)) / _f32(width) - _f32(1), (_f32(2) * v + _f32(1)) / _f32(height) - _f32(1)], axis=-1
+    )
 
 
 def object_grid(
@@ -143,21 +164,18 @@ def object_grid(
     window: tuple[int, int, int],
     side: float,
     rng: np.random.Generator,
-) -> Tensor:
-    """grid_sample grid into a sprite of ``side`` pixels moving on its own path across the frame."""
-    t = torch.arange(frames, dtype=torch.float32)
+) -> np.ndarray:
+    """grid_sample grid T,h,w,2 into a sprite of ``side`` pixels moving on its own path across the frame."""
+    t = np.arange(frames, dtype=np.float32)
     direction = rng.uniform(0, 2 * math.pi)
     drift = _wave(t, rng.uniform(0.2, 0.35) * size, rng)
-    px = rng.uniform(-0.2, 0.2) * size + drift * math.cos(direction)
-    py = rng.uniform(-0.2, 0.2) * size + drift * math.sin(direction)
+    px = _f32(rng.uniform(-0.2, 0.2) * size) + drift * _f32(math.cos(direction))
+    py = _f32(rng.uniform(-0.2, 0.2) * size) + drift * _f32(math.sin(direction))
     x, y = _pixel_grid(size, window)
-    return torch.stack(
-        [
-            (x[None] - px[:, None, None]) / (side / 2),
-            (y[None] - py[:, None, None]) / (side / 2),
-        ],
-        dim=-1,
-    )
+    grid = np.empty((frames, window[2], window[2], 2), np.float32)
+    grid[..., 0] = (x[None] - px[:, None, None]) / _f32(side / 2)
+    grid[..., 1] = (y[None] - py[:, None, None]) / _f32(side / 2)
+    return grid
 
 
 def sprite_cut(photo_hw: tuple[int, int], rng: np.random.Generator) -> tuple[int, int, int, float]:
@@ -183,20 +201,20 @@ def sprite(photo: Tensor, cut: tuple[int, int, int, float]) -> Tensor:
     return torch.cat([patch, alpha[None]])
 
 
-def misses(grid: Tensor, side: int) -> bool:
+def misses(grid: np.ndarray, side: int) -> bool:
     """Whether bilinear grid_sample (zeros padding, align_corners=False) of a side x side input on this
     grid reads no input pixel at all: every point lies more than a pixel outside the input in x or y,
     so both taps of that axis are out of bounds and the sample is exactly zero."""
-    return bool((grid.abs() > 1 + 2 / side).any(dim=-1).all())
+    return bool((np.abs(grid) > 1 + 2 / side).any(axis=-1).all())
 
 
 def scene_background(
     split: str,
     short_side: int,
     content: str,
-    grid: Callable[[tuple[int, int]], Tensor],
+    grid: Callable[[tuple[int, int]], np.ndarray],
     rng: np.random.Generator,
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, np.ndarray]:
     """The 3,H,W scene the camera moves over and the camera's grid into it: a photograph of the split,
     or a dead-leaves scene drawn only where the camera looks (a square scene of ``short_side``)."""
     names = PHOTOS[split]
@@ -204,12 +222,12 @@ def scene_background(
         photo = load_photo(names[int(rng.integers(len(names)))], short_side)
         return photo, grid(tuple(photo.shape[1:]))
     scene_grid = grid((short_side, short_side))
-    pixels = ((scene_grid + 1) * short_side - 1) / 2
-    low = (pixels.amin(dim=(0, 1, 2)).floor() - 2).clamp(0, short_side - 1)
-    high = (pixels.amax(dim=(0, 1, 2)).ceil() + 3).clamp(1, short_side)
-    (x0, y0), (x1, y1) = low.long().tolist(), high.long().tolist()
+    pixels = ((scene_grid + _f32(1)) * _f32(short_side) - _f32(1)) / _f32(2)
+    low = np.clip(np.floor(pixels.min(axis=(0, 1, 2))) - _f32(2), _f32(0), _f32(short_side - 1))
+    high = np.clip(np.ceil(pixels.max(axis=(0, 1, 2))) + _f32(3), _f32(1), _f32(short_side))
+    (x0, y0), (x1, y1) = low.astype(np.int64).tolist(), high.astype(np.int64).tolist()
     leaves = dead_leaves(y1 - y0, x1 - x0, split_textures(split, short_side // 2), rng, scene_side=short_side)
-    window_grid = (2 * (pixels - low) + 1) / torch.tensor([x1 - x0, y1 - y0], dtype=torch.float32) - 1
+    window_grid = (_f32(2) * (pixels - low) + _f32(1)) / np.array([x1 - x0, y1 - y0], np.float32) - _f32(1)
     return leaves, window_grid
 
 
@@ -233,7 +251,7 @@ def render_clean(
     )
     scene = F.grid_sample(
         background.expand(frames, -1, -1, -1),
-        grid,
+        torch.from_numpy(grid),
         mode="bilinear",
         padding_mode="reflection",
         align_corners=False,
@@ -246,7 +264,7 @@ def render_clean(
         return scene.clamp(0, 1)
     layer = F.grid_sample(
         sprite(photo, cut).expand(frames, -1, -1, -1),
-        grid,
+        torch.from_numpy(grid),
         mode="bilinear",
         padding_mode="zeros",
         align_corners=False,
@@ -255,12 +273,17 @@ def render_clean(
     return (alpha * layer[:, :3] + (1 - alpha) * scene).clamp(0, 1)
 
 
-def refit_layers(layers: dict[str, Tensor], rainy: Tensor, clean: Tensor) -> dict[str, Tensor]:
+def refit_layers(layers: dict[str, Tensor], rainy: Tensor, clean: Tensor, additive: bool = False) -> dict[str, Tensor]:
     """Layers after noise and JPEG coding: the streak is re-read as rainy - clean wherever the frame
     is neither occluded nor hazy, so O = B + S stays exact for additive rain; under occlusion and
-    accumulation the layers stay those of the uncoded frame (coding error about 1 grey level)."""
-    additive = (layers["occlusion"] == 0) & (layers["transmission"] == 1)
-    streak = torch.where(additive, rainy - clean, layers["streak"])
+    accumulation the layers stay those of the uncoded frame (coding error about 1 grey level).
+
+    ``additive``: the rain is known to have no occlusion and no accumulation anywhere (alpha = 0, T = 1),
+    so the streak is rainy - clean and the haze 1 B + 0 A = B, the values the general case computes."""
+    if additive:
+        return {**layers, "streak": rainy - clean, "haze": clean.clone()}
+    additive_pixels = (layers["occlusion"] == 0) & (layers["transmission"] == 1)
+    streak = torch.where(additive_pixels, rainy - clean, layers["streak"])
     haze = layers["transmission"] * clean + (1 - layers["transmission"]) * layers["atmosphere"]
     return {**layers, "streak": streak, "haze": haze}
 
@@ -328,10 +351,11 @@ class SyntheticRainClips(Dataset):
         if self.degrade:
             clean = defocus(expose(clean, rng), rng)
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
-        rainy, layers = sample_rain(kind, side, side, generator, self.frame_size, self.rain_skew).render(clean)
+        field = sample_rain(kind, side, side, generator, self.frame_size, self.rain_skew)
+        rainy, layers = field.render(clean)
         if self.degrade:
             rainy, clean = degrade(rainy, clean, rng)
-            layers = refit_layers(layers, rainy, clean)
+            layers = refit_layers(layers, rainy, clean, field.additive)
         sample = {
             "rain": rainy,
             "clean": clean,
