@@ -99,13 +99,16 @@ def _gaussian_blur_circular(x: Tensor, kernel: Tensor) -> Tensor:
 
 
 def _motion_taps(length: float, angle: float) -> list[tuple[int, int, np.float32]]:
-    """(row shift, column shift, weight) of each copy summed by the motion blur, tapered at the ends."""
+    """(row shift, column shift, weight) of each copy summed by the motion blur, tapered at the ends.
+
+    Offsets are -(n-1)/2 ... (n-1)/2 in steps of 1 (exact in float32, as torch.linspace gave them) and
+    weights 1 - 0.6 |offset| / max |offset| in float32 arithmetic, as in data version synthetic-v2."""
     taps = max(2, round(length))
-    offsets = torch.linspace(-(taps - 1) / 2, (taps - 1) / 2, taps)
-    weights = 1.0 - 0.6 * offsets.abs() / max(1.0, offsets.abs().max().item())
+    offsets = np.arange(taps, dtype=np.float32) - np.float32((taps - 1) / 2)
+    weights = np.float32(1.0) - np.float32(0.6) * np.abs(offsets) / np.float32(max(1.0, (taps - 1) / 2))
     return [
-        (round(offset * math.cos(angle)), round(offset * math.sin(angle)), np.float32(weight))
-        for offset, weight in zip(offsets.tolist(), weights.tolist(), strict=True)
+        (round(offset * math.cos(angle)), round(offset * math.sin(angle)), weight)
+        for offset, weight in zip(offsets.tolist(), weights, strict=True)
     ]
 
 
