@@ -25,8 +25,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from derain_zoo.frames import to_uint
-
 DATA_VERSION = "synthetic-v2"
 CONTENTS = ("photos", "dead_leaves", "mixed")
 STEM_SHARE = 0.2  # leaves drawn as thin bars (see leaf_shapes)
@@ -148,14 +146,18 @@ def defocus(frames: Tensor, rng: np.random.Generator, probability: float = 0.3) 
 
 
 def jpeg(frames: Tensor, quality: int) -> Tensor:
-    """Each T,3,H,W frame coded as a JPEG of the given quality and decoded (uint8 round trip)."""
-    coded = []
-    for frame in to_uint(frames):
-        ok, buffer = cv2.imencode(".jpg", frame[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+    """Each T,3,H,W frame coded as a JPEG of the given quality and decoded (uint8 round trip).
+
+    Quantised like ``frames.to_uint`` (clamp, x 255, round half to even) and read back as float32 / 255,
+    in NumPy; the result keeps the channels-last strides of a permuted H,W,3 image."""
+    values = np.round(np.clip(frames.detach().numpy(), 0, 1) * np.float32(255)).astype(np.uint8)
+    coded = np.empty((len(values), *values.shape[2:], values.shape[1]), np.uint8)
+    for frame, out in zip(values, coded, strict=True):
+        ok, buffer = cv2.imencode(".jpg", frame[::-1].transpose(1, 2, 0), [cv2.IMWRITE_JPEG_QUALITY, quality])
         if not ok:
             raise RuntimeError("OpenCV could not JPEG-encode a synthetic frame")
-        coded.append(cv2.imdecode(buffer, cv2.IMREAD_COLOR)[..., ::-1])
-    return torch.from_numpy(np.ascontiguousarray(np.stack(coded))).permute(0, 3, 1, 2).float() / 255
+        out[...] = cv2.imdecode(buffer, cv2.IMREAD_COLOR)[..., ::-1]
+    return torch.from_numpy(coded.astype(np.float32) / np.float32(255)).permute(0, 3, 1, 2)
 
 
 def degrade(rainy: Tensor, clean: Tensor, rng: np.random.Generator) -> tuple[Tensor, Tensor]:
