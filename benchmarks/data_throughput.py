@@ -2,6 +2,7 @@
 
     python benchmarks/data_throughput.py [--workers 2] [--batches 20]
     python benchmarks/data_throughput.py --recipes configs/cpu/*.yaml   # after the recipes were run
+    python benchmarks/data_throughput.py --recipes configs/cpu/j4rnet_phase1.yaml --consumed j4rnet_phase1=17.3
 
 Measures, at num_frames=5, crop_size=128, batch_size=8: the synthetic module; the folder reader on
 NTURain-like 640x480 JPEG sequences without and with the decoded-frame cache; and the training
@@ -98,23 +99,29 @@ def training_steps_per_second(steps: int) -> tuple[float, int]:
     return steps / (time.perf_counter() - start), sum(p.numel() for p in net.parameters())
 
 
-def recipe_rates(recipe: Path, clips: int) -> tuple[float, float]:
+def recipe_rates(recipe: Path, clips: int, warmup: int, consumed: float | None = None) -> tuple[float, float]:
     """(data clips/s on one core, clips/s the recipe's training consumed) for a CPU recipe that was run.
 
     The data side renders ``clips`` training clips with the recipe's own data settings in this process
-    (one thread, no workers: the cost on one core); consumption is the recipe's steps x batch size
-    over its training minutes, from its checkpoint and ``transfer.py``'s scores.json.
+    (one thread, no workers: the cost on one core), after ``warmup`` clips of another epoch have loaded
+    the photographs and textures a running worker holds (its first clips load them once); consumption
+    is the recipe's steps x batch size over its training minutes, from its checkpoint and
+    ``transfer.py``'s scores.json, or ``consumed`` when given (a figure recorded before that run's
+    folder was replaced).
     """
     config = yaml.safe_load(recipe.read_text())
     options = {**config["data"]["init_args"], "num_workers": 0}
     data = SyntheticRainDataModule(**options).build_dataset("train")
-    data[(0, 0)]  # photographs loaded and cached, as in a running worker
     torch.set_num_threads(1)
+    for i in range(warmup):
+        data[(1, i % len(data))]
     start = time.perf_counter()
     for i in range(clips):
         data[(0, i % len(data))]
     rate = clips / (time.perf_counter() - start)
     torch.set_num_threads(2)
+    if consumed is not None:
+        return rate, consumed
     folder = Path(config["checkpoint"]["dirpath"])
     steps = torch.load(folder / "last.ckpt", map_location="cpu", weights_only=True)["global_step"]
     minutes = json.loads((folder / "scores.json").read_text())["train_minutes"]
@@ -129,13 +136,23 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--recipes", nargs="*", type=Path, help="CPU recipes already run: data rate vs their training")
     parser.add_argument("--clips", type=int, default=40, help="clips rendered per recipe")
+    parser.add_argument("--warmup", type=int, default=100, help="clips of another epoch rendered first (caches)")
+    parser.add_argument(
+        "--consumed",
+        nargs="*",
+        default=[],
+        metavar="RECIPE=CLIPS_PER_S",
+        help="training consumption recorded for a recipe whose run folder is gone (e.g. j4rnet_phase1=17.3)",
+    )
     args = parser.parse_args()
     if args.recipes:
+        given = {name: float(rate) for name, rate in (item.split("=") for item in args.consumed)}
         for recipe in args.recipes:
-            rate, consumed = recipe_rates(recipe, args.clips)
+            rate, consumed = recipe_rates(recipe, args.clips, args.warmup, given.get(recipe.stem))
+            source = " (given)" if recipe.stem in given else ""
             print(
                 f"{recipe.stem:16s} data {rate:7.1f} clips/s on one core; training consumed {consumed:6.2f} "
-                f"clips/s = {rate / consumed:6.1f}x"
+                f"clips/s{source} = {rate / consumed:6.1f}x"
             )
         return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.workers} workers, {CLIP}")
