@@ -150,7 +150,11 @@ def jpeg(frames: Tensor, quality: int) -> Tensor:
 
     Quantised like ``frames.to_uint`` (clamp, x 255, round half to even) and read back as float32 / 255,
     in NumPy; the result keeps the channels-last strides of a permuted H,W,3 image."""
-    values = np.round(np.clip(frames.detach().numpy(), 0, 1) * np.float32(255)).astype(np.uint8)
+    frames = frames.detach().cpu()
+    if frames.dtype == torch.uint8:  # already quantised, as to_uint takes it
+        values = frames.numpy()
+    else:
+        values = np.round(np.clip(frames.float().numpy(), 0, 1) * np.float32(255)).astype(np.uint8)
     coded = np.empty((len(values), *values.shape[2:], values.shape[1]), np.uint8)
     for frame, out in zip(values, coded, strict=True):
         ok, buffer = cv2.imencode(".jpg", frame[::-1].transpose(1, 2, 0), [cv2.IMWRITE_JPEG_QUALITY, quality])

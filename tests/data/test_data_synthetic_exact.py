@@ -128,8 +128,10 @@ def test_leaf_fill_matches_the_table_gather(side: int) -> None:
         assert np.array_equal(scenes._fill_leaves(index, textures, np.random.default_rng(seed + 100)), expected)
 
 
-def test_jpeg_matches_the_to_uint_round_trip() -> None:
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.uint8])
+def test_jpeg_matches_the_to_uint_round_trip(dtype: torch.dtype) -> None:
     frames = (torch.rand(3, 3, 37, 50, generator=torch.Generator().manual_seed(0)) * 1.2 - 0.1)[:, :, 2:, :]
+    frames = (frames.clamp(0, 1) * 255).to(dtype) if dtype == torch.uint8 else frames.to(dtype)
     for quality in (60, 95):
         coded = []
         for frame in to_uint(frames):
