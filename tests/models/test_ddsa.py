@@ -58,6 +58,12 @@ def test_inference_frames_must_be_positive() -> None:
         DDSA(**TINY, inference_frames=0)
 
 
+def test_odd_width_is_refused_with_the_reason() -> None:
+    """An odd width used to fail deep inside a layer norm at the first batch, not at construction."""
+    with pytest.raises(ValueError, match="dim must be even"):
+        DDSANetwork(dim=11)
+
+
 def test_padding_is_cropped_back_so_output_is_input_plus_residual_at_same_pixels() -> None:
     """A zero output conv leaves exactly the input: the padding must not shift or leak pixels."""
     net = DDSANetwork(**TINY).eval()

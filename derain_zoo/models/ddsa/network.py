@@ -285,6 +285,8 @@ class DDSANetwork(nn.Module):
         if in_channels != out_channels:
             raise ValueError("the output is a residual on the input, so in_channels must equal out_channels")
         levels = len(num_blocks)
+        if levels > 1 and dim % 2:
+            raise ValueError(f"dim must be even: each Downsample halves the channels before pixel-unshuffle, got {dim}")
         self.multiple = 2 ** (levels - 1)
 
         def stage(channels: int, blocks: int, num_heads: int) -> nn.Sequential:
