@@ -191,21 +191,21 @@ class SequenceRestorer:
             raise ValueError(f"sequence '{name}' jumped from frame {self.state.next_frame} to {start}")
 
     def _restore_span(self, piece: Tensor, span: Span) -> Tensor:
-        """One chunk, tile by tile (clips of a ``clip`` model stacked on the batch axis)."""
+        """One chunk, tile by tile (a ``clip`` model's clips one after another)."""
         protocol = self.model.temporal_protocol()
         if protocol.kind == CLIP:
             return self._restore_clips(piece, span, protocol.clip)
         return self._tiled(piece, span.context)
 
     def _restore_clips(self, piece: Tensor, span: Span, clip: int) -> Tensor:
-        """Every clip of the span as one input; a short last clip reads back to a whole clip."""
+        """Every clip of the span as one input; a short last clip reads back to a whole clip.
+
+        Clips run one after another, not stacked on the batch axis: the FLOPs are the same, and the
+        peak memory is one clip's, not the chunk's (ESTINet's 15-frame chunks held three clips at once).
+        """
         starts = list(range(span.start, span.stop, clip))
         whole = [s for s in starts if s + clip <= span.stop]
-        parts = []
-        if whole:
-            batch = torch.cat([piece[:, s - span.read_start : s - span.read_start + clip] for s in whole])
-            out = self._tiled(batch, (0, 0))
-            parts.append(torch.cat(out.split(piece.shape[0]), dim=1))
+        parts = [self._tiled(piece[:, s - span.read_start : s - span.read_start + clip], (0, 0)) for s in whole]
         if len(whole) < len(starts):  # the tail: the last `clip` frames, only the frames after the last clip kept
             tail = piece[:, max(0, piece.shape[1] - clip) :]
             keep = span.stop - starts[-1]

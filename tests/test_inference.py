@@ -190,3 +190,12 @@ def test_clip_protocol_restores_disjoint_clips_and_a_full_length_last_clip():
         expected = torch.cat([model(rain[:, :5]), model(rain[:, 5:10]), model(rain[:, 7:])[:, 3:]], 1)
     torch.testing.assert_close(model.restore_sequence(rain), expected.clamp(0, 1), atol=1e-5, rtol=0)
     assert SequencePlan(model.temporal_protocol(), 7).spans(12)[-1] == Span(10, 12, 7, 12)
+
+
+def test_clips_of_a_chunk_run_one_at_a_time_so_memory_is_one_clips():
+    """A 15-frame ESTINet chunk is three 5-frame inputs of batch 1, not one batch of 3 (3x the peak memory)."""
+    model = tiny_model("estinet", tile_size=None, chunk_frames=15)
+    shapes = []
+    model.network.register_forward_hook(lambda module, args, output: shapes.append(tuple(args[0].shape[:2])))
+    model.restore_sequence(torch.rand(1, 15, 3, 16, 16))
+    assert shapes == [(1, 5)] * 3
