@@ -1,11 +1,14 @@
 """Learning curve of a CPU recipe: validation PSNR-Y against step, and real-rain a1 PSNR-Y at its checkpoints.
 
     python benchmarks/learning_curve.py --model j4rnet --runs runs/cpu/j4rnet_phase1 runs/cpu/j4rnet
+    python benchmarks/learning_curve.py --model ddsa --runs runs/cpu/ddsa --a1-points 6
 
 Reads ``val/psnr_y`` from each run folder's TensorBoard log (stages in order, steps continued from one
-stage to the next), scores every ``e*-s*.ckpt`` checkpoint on the NTURain a1 sample (``transfer.py``'s
-scoring) and draws both, with the rainy input's a1 PSNR-Y as a line, into
-``derain_zoo/models/<model>/learning_curve.png`` and a JSON of the points beside it.
+stage to the next), scores the ``e*-s*.ckpt`` checkpoints on the NTURain a1 sample (``transfer.py``'s
+scoring; all of them, or ``--a1-points`` spread evenly over the chained steps, the last always among
+them, since a slow model takes minutes per checkpoint on the 168 a1 frames) and draws both, with the
+rainy input's a1 PSNR-Y as a line, into ``derain_zoo/models/<model>/learning_curve.png`` and a JSON
+of the points beside it.
 """
 
 from __future__ import annotations
@@ -42,30 +45,52 @@ def validation_curve(run: Path) -> list[tuple[int, float]]:
     return [(event.step, event.value) for event in events.Scalars("val/psnr_y")]
 
 
+def checkpoints(run: Path) -> list[tuple[int, Path]]:
+    """(step, path) of every per-epoch checkpoint of a run, in step order."""
+    found = [(int(STEP.search(path.name).group(2)), path) for path in run.glob("e*-s*.ckpt")]
+    return sorted(found)
+
+
+def spread(points: list[tuple[int, Path]], count: int | None) -> list[tuple[int, Path]]:
+    """``count`` of the points evenly spaced by index, the last always kept (all of them for None)."""
+    if count is None or count >= len(points):
+        return points
+    if count < 1:
+        return []
+    picks = {round(len(points) - 1 - i * (len(points) - 1) / max(count - 1, 1)) for i in range(count)}
+    return [points[i] for i in sorted(picks)]
+
+
 @torch.no_grad()
-def real_rain_curve(run: Path) -> list[tuple[int, float]]:
-    """(step, a1 PSNR-Y) of every per-epoch checkpoint of a run."""
+def real_rain_curve(points: list[tuple[int, Path]]) -> list[tuple[int, float]]:
+    """(chained step, a1 PSNR-Y) of the given checkpoints."""
     rain, clean = read_sequence(A1 / "a1_Rain"), read_sequence(A1 / "a1_GT")
-    points = []
-    for path in sorted(run.glob("e*-s*.ckpt"), key=lambda p: int(STEP.search(p.name).group(2))):
+    curve = []
+    for step, path in points:
         model = load_checkpoint(path).eval()
-        points.append((int(STEP.search(path.name).group(2)), paired_y(model.restore_sequence(rain), clean)["psnr_y"]))
-    return points
+        curve.append((step, paired_y(model.restore_sequence(rain), clean)["psnr_y"]))
+        print(f"{path}: step {step}, a1 PSNR-Y {curve[-1][1]:.2f}", flush=True)
+    return curve
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="alias: the PNG goes into its model folder")
     parser.add_argument("--runs", nargs="+", type=Path, required=True, help="recipe run folders, stages in order")
+    parser.add_argument("--a1-points", type=int, help="score this many checkpoints on a1 (default: every one)")
     args = parser.parse_args()
+    if args.a1_points is not None and args.a1_points < 1:
+        parser.error(f"--a1-points must be >= 1, got {args.a1_points}")
     torch.set_num_threads(2)
     curves: dict[str, list[tuple[int, float]]] = {"val": [], "a1": []}
+    saved: list[tuple[int, Path]] = []
     offset = 0
     for run in args.runs:
-        val, real = validation_curve(run), real_rain_curve(run)
+        val, stage_points = validation_curve(run), checkpoints(run)
         curves["val"] += [(offset + step, value) for step, value in val]
-        curves["a1"] += [(offset + step, value) for step, value in real]
-        offset += max([step for step, _ in val + real], default=0)
+        saved += [(offset + step, path) for step, path in stage_points]
+        offset += max([step for step, _ in val + stage_points], default=0)
+    curves["a1"] = real_rain_curve(spread(saved, args.a1_points))
     rain = reference_scores()["a1_rain"]["psnr_y"]
     figure, axis = plt.subplots(figsize=(6, 3.6))
     if curves["val"]:
