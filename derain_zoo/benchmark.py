@@ -198,12 +198,15 @@ def measure_restore(
     device: str = "cpu",
     dtype: torch.dtype = torch.float32,
     bare_shape: tuple[int, ...] = BARE_SHAPE,
+    flops: bool = True,
 ) -> dict[str, Any]:
     """Time ``restore_sequence`` on a B,T,C,H,W clip and the bare forward on ``bare_shape``, per pixel, in one process.
 
     The restore path is what ``test`` / ``predict`` run: the model's temporal chunks and spatial tiles
     (overlap included), padding to its multiple. Its FLOPs are counted in a first, untimed call (also
-    its warm-up); peak memory is read after it, before the smaller bare forward runs.
+    its warm-up); peak memory is read after it, before the smaller bare forward runs. ``flops=False``
+    skips that call (GFLOP left empty): at 1280x720 one pass of a paper-width model takes minutes on a
+    CPU, and the peak memory is the same either way.
     """
     torch.set_num_threads(threads)
     if device.startswith("cuda"):
@@ -211,7 +214,7 @@ def measure_restore(
     model = model.to(device=device, dtype=dtype).eval()
     clip = torch.rand(*input_shape, device=device, dtype=dtype)
     frames, pixels = input_shape[0] * input_shape[1], input_shape[-2] * input_shape[-1]
-    flops = count_flops(model.restore_sequence, clip)
+    counted = count_flops(model.restore_sequence, clip) if flops else None
     times = timed_runs(model.restore_sequence, clip, repeats, warmup, device)
     peak = _peak_memory_mb(device)
     del clip
@@ -227,7 +230,7 @@ def measure_restore(
         "frames": frames,
         "tile_size": getattr(model, "tile_size", None),
         "chunk_frames": getattr(model, "chunk_frames", None),
-        "gflops_per_frame": flops / frames / 1e9,
+        "gflops_per_frame": None if counted is None else counted / frames / 1e9,
         "latency_ms_per_frame": per_frame * 1e3,
         "ms_per_mpixel": per_mpixel * 1e3,
         "bare_ms_per_mpixel": bare_per_mpixel * 1e3,
@@ -345,7 +348,9 @@ def _benchmark_alias(alias: str, init_args: dict[str, Any], args: argparse.Names
     if args.path == "restore":
         return {
             "model": alias,
-            **measure_restore(model, shape, args.threads, args.repeats, args.warmup, args.device, dtype),
+            **measure_restore(
+                model, shape, args.threads, args.repeats, args.warmup, args.device, dtype, flops=not args.no_flops
+            ),
         }
     row = measure(model, shape, args.threads, args.repeats, args.warmup, args.device, dtype, args.matmul_size)
     return {"model": alias, **row}
@@ -493,6 +498,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="forward: the bare network on one clip (default 5 frames); restore: restore_sequence, the "
         "test/predict path with the model's tiles and chunks (default 10 frames), against the bare "
         "forward at 256x256 per pixel",
+    )
+    parser.add_argument(
+        "--no-flops",
+        action="store_true",
+        help="with --path restore: skip the FLOP-counting pass (GFLOP left empty), e.g. for memory at 1280x720",
     )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])

@@ -19,6 +19,8 @@ class Column:
 
 
 def _cell(value: Any, spec: str, markdown: bool) -> str:
+    if value is None:
+        return "-"
     if isinstance(value, float):
         return "-" if markdown and math.isnan(value) else format(value, spec)
     return str(value)

@@ -167,6 +167,17 @@ def test_restore_path_times_restore_sequence_at_a_non_square_size(tmp_path):
         assert "restore_sequence on 1x3x3x24x40" in row["protocol"]
 
 
+def test_no_flops_skips_the_counting_pass_and_still_times_the_restore_path(tmp_path):
+    out = tmp_path / "restore.json"
+    args = ["benchmark", "--model", "j4rnet", "--configs", str(CONF), "--in-process", "--path", "restore"]
+    args += ["--size", "24x40", "--frames", "2", "--repeats", "1", "--warmup", "0", "--threads", "1"]
+    main([*args, "--no-flops", "--json", str(out)])
+    (row,) = json.loads(out.read_text())
+    assert row["gflops_per_frame"] is None and row["latency_ms_per_frame"] > 0 and row["peak_memory_mb"] > 0
+    main([*args, "--json", str(out)])
+    assert json.loads(out.read_text())[0]["gflops_per_frame"] > 0
+
+
 def test_restore_path_counts_what_the_tiles_recompute():
     # 8-pixel tiles, each run with 4 pixels of context on every side, recompute that context: the restore
     # path's arithmetic per frame is then well above one whole-frame pass
