@@ -129,7 +129,7 @@ class TilePlan:
     def tiles(self, height: int, width: int) -> Iterator[tuple[tuple[int, int, int, int], tuple[int, int, int, int]]]:
         """(core box, context box) pairs, boxes (y0, y1, x0, x1), over a frame padded to the multiple."""
         tile = _round_up(self.size or max(height, width), self.multiple)
-        yield from spatial_tiles((height, width), tile, _round_up(self.overlap, self.multiple))
+        yield from spatial_tiles((height, width), tile, _round_up(self.overlap, self.multiple), self.multiple)
 
 
 @dataclass
@@ -247,13 +247,19 @@ def restore_whole(model: DerainModule, rain: Tensor, context: tuple[int, int] = 
 
 
 def spatial_tiles(
-    size: tuple[int, int], tile: int, overlap: int
+    size: tuple[int, int], tile: int, overlap: int, multiple: int = 1
 ) -> Iterator[tuple[tuple[int, int, int, int], tuple[int, int, int, int]]]:
-    """Yield (core box, context box) pairs covering an H,W image; boxes are (y0, y1, x0, x1)."""
+    """Yield (core box, context box) pairs covering an H,W image; boxes are (y0, y1, x0, x1).
+
+    Each side is cut into as few tiles of at most ``tile`` as cover it, made as equal as ``multiple``
+    allows: 720 rows at ``tile=512`` are two tiles of 360, not 512 and 208. The context recomputed is
+    the same (one cut either way), the largest tile, and with it the peak memory, is smaller.
+    """
     height, width = size
-    for y0 in range(0, height, tile):
-        for x0 in range(0, width, tile):
-            y1, x1 = min(height, y0 + tile), min(width, x0 + tile)
+    step_y, step_x = (_even_step(side, tile, multiple) for side in (height, width))
+    for y0 in range(0, height, step_y):
+        for x0 in range(0, width, step_x):
+            y1, x1 = min(height, y0 + step_y), min(width, x0 + step_x)
             context = (max(0, y0 - overlap), min(height, y1 + overlap), max(0, x0 - overlap), min(width, x1 + overlap))
             yield (y0, y1, x0, x1), context
 
@@ -262,6 +268,12 @@ def _check_video(rain: Tensor) -> None:
     """Fail early with the shape the zoo expects instead of deep inside a convolution."""
     if rain.ndim != 5:
         raise ValueError(f"expected a B,T,C,H,W video tensor, got shape {tuple(rain.shape)}")
+
+
+def _even_step(side: int, tile: int, multiple: int) -> int:
+    """The tile length that cuts ``side`` into ceil(side / tile) near-equal tiles, a multiple of ``multiple``."""
+    count = max(1, math.ceil(side / tile))
+    return min(tile, _round_up(math.ceil(side / count), multiple))
 
 
 def _round_up(value: int, multiple: int) -> int:

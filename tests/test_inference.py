@@ -10,7 +10,7 @@ import yaml
 from torch import Tensor, nn
 
 from derain_zoo.data.batch import VideoBatch
-from derain_zoo.inference import SequencePlan, Span
+from derain_zoo.inference import SequencePlan, Span, spatial_tiles
 from derain_zoo.models.base import DerainModule
 from derain_zoo.models.baselines import TemporalMedian
 from derain_zoo.models.components.padding import pad_to_multiple
@@ -199,3 +199,21 @@ def test_clips_of_a_chunk_run_one_at_a_time_so_memory_is_one_clips():
     model.network.register_forward_hook(lambda module, args, output: shapes.append(tuple(args[0].shape[:2])))
     model.restore_sequence(torch.rand(1, 15, 3, 16, 16))
     assert shapes == [(1, 5)] * 3
+
+
+@pytest.mark.parametrize(
+    ("size", "tile", "multiple"), [((720, 1280), 512, 16), ((480, 640), 512, 4), ((37, 29), 16, 1)]
+)
+def test_tiles_cover_the_frame_once_as_few_and_as_equal_as_the_multiple_allows(size, tile, multiple):
+    """720 rows at tile 512 are two tiles of 360 (not 512 + 208): the same cuts, a smaller largest tile."""
+    cores = [core for core, _ in spatial_tiles(size, tile, 8, multiple)]
+    covered = torch.zeros(size, dtype=torch.int)
+    for y0, y1, x0, x1 in cores:
+        covered[y0:y1, x0:x1] += 1
+    assert covered.eq(1).all()
+    rows = sorted({(y0, y1) for y0, y1, _, _ in cores})
+    columns = sorted({(x0, x1) for _, _, x0, x1 in cores})
+    for side, spans in zip(size, (rows, columns), strict=True):
+        lengths = [stop - start for start, stop in spans]
+        assert len(spans) == -(-side // tile) and max(lengths) <= tile
+        assert max(lengths) - min(lengths) <= multiple * len(spans) and all(s % multiple == 0 for s, _ in spans)
