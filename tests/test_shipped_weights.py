@@ -1,9 +1,5 @@
-"""The weights the package ships: each model in SHIPPED has ``synthetic-cpu``, and it reproduces the
+"""The weights the package ships: every trainable model has ``synthetic-cpu``, and it reproduces the
 real-rain score its manifest states when a user runs it through ``derain-zoo test --model.weights``.
-
-DDSA does not ship yet: its CPU recipe, at the budget it was trained with, did not beat the rainy
-input on both real and synthetic rain (its README gives the figures); a file for it would have to pass
-the same tests.
 
 The score is the manifest's ``a1_crop`` entry (first 4 frames of the real NTURain a1 sample, a 128 x 128
 window; ``benchmarks/transfer.py`` measures it with the exported file when the weights are shipped),
@@ -23,7 +19,7 @@ from derain_zoo.data import video_io
 from derain_zoo.registry import model_registry
 from derain_zoo.weights import shipped
 
-SHIPPED = ("estinet", "j4rnet", "raintrn", "rmfd")
+SHIPPED = ("ddsa", "estinet", "j4rnet", "raintrn", "rmfd")
 TRAINABLE = [alias for alias, cls in model_registry().items() if cls.trainable]
 QUIET = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
 
