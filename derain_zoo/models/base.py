@@ -82,7 +82,7 @@ class DerainModule(L.LightningModule):
         lr_scheduler: LRSchedulerCallable | None = None,
         chunk_frames: int = 16,
         chunk_overlap: int = 2,
-        tile_size: int | None = 512,
+        tile_size: int | None = 640,  # NTURain's 640x480 frames are one tile: nothing recomputed (README)
         tile_overlap: int | None = None,
         crop_border: int = 0,
         nonfinite: str = "raise",
