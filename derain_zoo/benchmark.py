@@ -538,6 +538,10 @@ def _check(args: argparse.Namespace) -> None:
         raise SystemExit(f"derain-zoo: error: argument --configs: no such folder: {args.configs}")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit(f"derain-zoo: error: argument --device: {args.device} asked for, but CUDA is not available")
+    if args.no_flops and args.path != "restore":
+        raise SystemExit(
+            "derain-zoo: error: argument --no-flops: only with --path restore (the forward row's FLOPs are its point)"
+        )
     if args.metrics and not args.metrics_data.is_dir():
         raise SystemExit(f"derain-zoo: error: argument --metrics-data: no such folder: {args.metrics_data}")
     if args.frames is None:

@@ -178,6 +178,12 @@ def test_no_flops_skips_the_counting_pass_and_still_times_the_restore_path(tmp_p
     assert json.loads(out.read_text())[0]["gflops_per_frame"] > 0
 
 
+def test_no_flops_is_refused_without_the_restore_path():
+    with pytest.raises(SystemExit, match="argument --no-flops: only with --path restore") as refused:
+        main(["benchmark", "--model", "identity", "--no-flops"])
+    assert "\n" not in str(refused.value)
+
+
 def test_restore_path_counts_what_the_tiles_recompute():
     # 8-pixel tiles, each run with 4 pixels of context on every side, recompute that context: the restore
     # path's arithmetic per frame is then well above one whole-frame pass
