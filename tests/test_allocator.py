@@ -1,0 +1,56 @@
+"""Large CPU tensors go on huge pages once derain_zoo is imported, which keeps real-resolution frames
+at the network's own per-pixel rate (benchmarks/README.md, "Page faults")."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+THP_SETTING = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+
+# Faults taken while filling one fresh 64 MiB tensor: 16384 at 4 KiB pages, about 32 + the
+# allocator's own pages when the kernel backs it with 2 MiB pages.
+FAULTS_PER_64_MIB = """
+import resource, sys
+import torch
+import derain_zoo
+start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(4):
+    block = torch.empty(16 * 2**20)
+    block.fill_(1.0)
+    del block
+print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start) // 4)
+"""
+
+
+def faults_per_64_mib(environment: dict[str, str]) -> int:
+    result = subprocess.run(
+        [sys.executable, "-c", FAULTS_PER_64_MIB], env=environment, capture_output=True, text=True, check=True
+    )
+    return int(result.stdout.strip().splitlines()[-1])
+
+
+def _environment(**values: str) -> dict[str, str]:
+    environment = {key: value for key, value in os.environ.items() if key != "THP_MEM_ALLOC_ENABLE"}
+    return {**environment, **values}
+
+
+def test_importing_the_zoo_turns_huge_page_allocation_on_unless_the_user_set_it():
+    script = "import torch, derain_zoo, os; print(os.environ['THP_MEM_ALLOC_ENABLE'])"
+    for environment, expected in ((_environment(), "1"), (_environment(THP_MEM_ALLOC_ENABLE="0"), "0")):
+        result = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True)
+        assert result.stdout.strip() == expected
+
+
+@pytest.mark.skipif(
+    not THP_SETTING.exists() or "[never]" in THP_SETTING.read_text(), reason="the kernel has no huge pages to give"
+)
+def test_a_large_tensor_is_faulted_in_far_fewer_pages_after_importing_the_zoo():
+    with_zoo = faults_per_64_mib(_environment())
+    turned_off = faults_per_64_mib(_environment(THP_MEM_ALLOC_ENABLE="0"))
+    assert turned_off > 16000
+    assert with_zoo < turned_off / 8
