@@ -342,3 +342,24 @@ def test_a_checkpoint_saved_with_use_estm_reloads_as_that_stage(tmp_path: Path) 
     torch.save({**checkpoint, "pytorch-lightning_version": "2.5.0"}, path)
     reloaded = ESTINet.load_from_checkpoint(path, map_location="cpu", weights_only=True)
     assert reloaded.network.estm is None and reloaded.hparams.stage == 1
+
+
+def test_sicm_runs_a_frame_at_a_time_without_gradients_and_gives_the_same_frames():
+    """At 480x640 SICM's fusion holds the 512-channel 1/16 features upsampled to full size for every frame
+    it runs on: without gradients it takes one frame per pass (the same output); training batches all."""
+    network = ESTINetNetwork(**TINY).eval()
+    rain = torch.rand(1, 5, 3, 32, 32)
+    batches = []
+    network.sicm.register_forward_hook(lambda module, args, output: batches.append(args[0].shape[0]))
+    with torch.no_grad():
+        frame_by_frame = network(rain)
+        network.inference_frames = None
+        together = network(rain)
+    network(rain)
+    assert batches == [1] * 5 + [5, 5]
+    torch.testing.assert_close(frame_by_frame, together, rtol=1e-5, atol=1e-6)
+
+
+def test_inference_frames_must_be_positive():
+    with pytest.raises(ValueError, match="inference_frames"):
+        ESTINet(**TINY, inference_frames=0)

@@ -390,3 +390,27 @@ def test_paper_configs_train_stage1_then_stage2_from_its_checkpoint(tmp_path: Pa
     stage2 = torch.load(tmp_path / "stage2" / "checkpoints" / "last.ckpt", weights_only=True)
     assert stage2["hyper_parameters"]["stage"] == 2
     assert any(key.startswith("network.memory.") for key in stage2["state_dict"])
+
+
+@pytest.mark.parametrize("step", [1, 3])
+def test_a_test_chunk_runs_a_few_frames_at_a_time_and_equals_one_pass(step):
+    """``inference_frames`` cuts a chunk into passes of a few frames (the per-frame paths' memory is the
+    pass's, not the chunk's) and carries the memory between them, so the backgrounds and the memory a
+    chunk ends with equal one pass over the whole chunk."""
+    network = J4RNetwork(**TINY, inference_frames=None).eval()
+    rain = torch.rand(1, 7, 3, 12, 12)
+    with torch.no_grad():
+        whole, whole_memory = network.stream(rain, None, (1, 1))
+        network.inference_frames = step
+        passes = []
+        hook = network.head.register_forward_hook(lambda module, args, output: passes.append(args[0].shape[0]))
+        sliced, sliced_memory = network.stream(rain, None, (1, 1))
+        hook.remove()
+    assert passes == [min(step, 5 - first) for first in range(0, 5, step)]
+    torch.testing.assert_close(sliced, whole, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(sliced_memory, whole_memory, rtol=1e-5, atol=1e-6)
+
+
+def test_inference_frames_must_be_positive():
+    with pytest.raises(ValueError, match="inference_frames"):
+        J4RNet(**TINY, inference_frames=0)

@@ -22,6 +22,8 @@ class ESTINet(DerainModule):
     Stage 1 (``stage=1``) trains SICM + STIM on L_STI alone; stage 2 (``stage=2``, with ESTM)
     trains everything on L_STI + alpha * L_EST, usually from ``init_checkpoint`` = a stage-1
     checkpoint. ``temporal="conv"`` is Table 3's single-frame "SICM + 2DCNN" baseline.
+    ``inference_frames``: frames per SICM pass without gradients (the same result in less memory;
+    None = all frames at once, for a GPU).
     """
 
     alias = "estinet"
@@ -66,6 +68,7 @@ class ESTINet(DerainModule):
         estm_blocks: int = 9,
         estm_growth: int = 32,
         init_std: float | None = 0.01,
+        inference_frames: int | None = 1,
         alpha: float = 1.0,
         init_checkpoint: str | None = None,
         clip_frames: int = 5,

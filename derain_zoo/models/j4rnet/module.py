@@ -57,6 +57,8 @@ class J4RNet(DerainModule):
     With an ``occlusion`` layer, the terms that rest on B = O - S count only the pixels where the
     slides say it holds (alpha = 0): l_removal always, and stage 1's l_joint and l_rect, whose
     output is O - S.
+    ``inference_frames``: frames per pass of a test / predict chunk, the recurrent memory carried
+    between them (the same result in less memory; None = the whole chunk at once, for a GPU).
     """
 
     alias = "j4rnet"
@@ -87,6 +89,7 @@ class J4RNet(DerainModule):
         highpass_sigma: float = 1.0,
         occlusion_threshold: float = 0.5,
         init_checkpoint: str | None = None,
+        inference_frames: int | None = 4,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)

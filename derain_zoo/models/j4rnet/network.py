@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from derain_zoo.inference import TemporalProtocol
+from derain_zoo.models.components.batching import check_inference_frames
 from derain_zoo.models.components.blocks import residual_stack
 
 
@@ -191,9 +192,11 @@ class J4RNetwork(nn.Module):
         fusion_blocks: int = 1,
         gru_kernel_size: int = 3,
         recurrent: bool = True,
+        inference_frames: int | None = 4,
     ) -> None:
         super().__init__()
         self.channels = channels
+        self.inference_frames = check_inference_frames(inference_frames)
         self.recurrent = recurrent
         self.head = nn.Sequential(conv3x3(in_channels, channels), nn.ReLU(inplace=True))
         self.extractor = residual_stack(channels, extractor_blocks)
@@ -225,10 +228,17 @@ class J4RNetwork(nn.Module):
     ) -> tuple[Tensor, Tensor | None]:
         """Continue the causal pass: (clip, H the previous clip ended with, None = H_0 = 0) -> (backgrounds,
         H after the clip's last frame), so a video restored clip by clip equals one pass. Each step reads
-        only its own frame, so ``context`` frames around the clip are dropped."""
+        only its own frame, so ``context`` frames around the clip are dropped. Without gradients the clip
+        goes ``inference_frames`` frames at a time, the memory carried between them (the same pass): the
+        per-frame paths hold several 64-channel maps of every frame they run on at once."""
         before, after = context
-        output, memory = self._forward(rain[:, before : rain.shape[1] - after], memory, keep_memory=True)
-        return output.background, memory
+        clip = rain[:, before : rain.shape[1] - after]
+        step = clip.shape[1] if torch.is_grad_enabled() or self.inference_frames is None else self.inference_frames
+        backgrounds = []
+        for part in clip.split(step, dim=1):
+            output, memory = self._forward(part, memory, keep_memory=True)
+            backgrounds.append(output.background)
+        return torch.cat(backgrounds, dim=1), memory
 
     def forward_all(self, rain: Tensor) -> J4RNetOutput:
         """Background, streak layer, removal result and occlusion logits for every frame."""
