@@ -1,0 +1,130 @@
+"""What a user waits for: ``derain-zoo predict`` and ``derain-zoo test`` on real 640x480 NTURain frames,
+per pixel, against the network's bare forward on 1x5x3x256x256 in the same process.
+
+    python benchmarks/end_to_end.py                        # every model with shipped weights
+    python benchmarks/end_to_end.py --models j4rnet rmfd
+
+Each model runs in its own process with its shipped weights (``--model.weights=synthetic-cpu``):
+``derain-zoo predict`` of the real rainy clip ra1 (16 JPEG frames decoded by the loader's workers,
+restored, encoded to MP4) and ``derain-zoo test`` of the a1 pairs (8 frames, restored and scored by
+the Evaluator), each timed around the Trainer's call with the time spent inside the model's
+``restore_batch`` summed; then the bare forward of the same model. ``run`` is the Trainer's call
+(loader start, decode, restoration, encoding or scoring, writing), ``restore`` the model's share of
+it, ``bare`` the network alone at 256x256. Startup (imports, weights) is outside both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "data" / "nturain_sample"
+MODELS = ("ddsa", "estinet", "j4rnet", "raintrn", "rmfd")
+FRAME_PIXELS = 480 * 640
+
+
+def _timed(method: Callable[..., Any], seconds: dict[str, Any], key: str) -> Callable[..., Any]:
+    """``method`` that adds its wall time to ``seconds[key]`` (and keeps the ``model`` it was given)."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if "model" in kwargs:
+            seconds["model"] = kwargs["model"]
+        start = time.perf_counter()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            seconds[key] = seconds.get(key, 0.0) + time.perf_counter() - start
+
+    return wrapper
+
+
+def measure_stage(alias: str, stage: str, arguments: list[str]) -> dict[str, Any]:
+    """Seconds of the Trainer's ``stage`` call and of the restore batches inside it, and the model, for one CLI run."""
+    import lightning
+
+    from derain_zoo.cli import main
+    from derain_zoo.models.base import DerainModule
+
+    seconds: dict[str, Any] = {}
+    original_stage, original_restore = getattr(lightning.Trainer, stage), DerainModule.restore_batch
+    setattr(lightning.Trainer, stage, _timed(original_stage, seconds, "run"))
+    DerainModule.restore_batch = _timed(original_restore, seconds, "restore")
+    try:
+        main([stage, f"--model={alias}", "--model.weights=synthetic-cpu", *arguments])
+    finally:
+        setattr(lightning.Trainer, stage, original_stage)
+        DerainModule.restore_batch = original_restore
+    return seconds
+
+
+def measure_model(alias: str, folder: Path) -> dict[str, Any]:
+    """predict on ra1, test on a1 and the bare 256x256 forward of ``alias``, in this process."""
+    import torch
+
+    from derain_zoo.benchmark import BARE_SHAPE, timed_runs
+
+    quiet = "--trainer.enable_progress_bar=false"
+    real = SAMPLE / "Dataset_Testing_RealRain" / "ra1_Rain"
+    predict = measure_stage(alias, "predict", [f"--data.input={real}", f"--output={folder / 'ra1.mp4'}", quiet])
+    test = measure_stage(
+        alias, "test", ["--data=nturain", f"--data.root={SAMPLE}", f"--trainer.default_root_dir={folder}", quiet]
+    )
+    model = test["model"].eval()
+    bare = statistics.median(timed_runs(model, torch.rand(*BARE_SHAPE), repeats=2, warmup=1, device="cpu"))
+    bare_ms_per_mp = bare / (BARE_SHAPE[0] * BARE_SHAPE[1] * BARE_SHAPE[3] * BARE_SHAPE[4]) * 1e9
+    row: dict[str, Any] = {"model": alias, "bare_ms_per_mp": bare_ms_per_mp}
+    for name, seconds, frames in (("predict", predict, 16), ("test", test, 8)):
+        megapixels = frames * FRAME_PIXELS / 1e6
+        row[f"{name}_ms_per_mp"] = seconds["run"] / megapixels * 1e3
+        row[f"{name}_restore_ms_per_mp"] = seconds["restore"] / megapixels * 1e3
+        row[f"{name}_ratio"] = row[f"{name}_ms_per_mp"] / bare_ms_per_mp
+    return row
+
+
+def print_rows(rows: list[dict[str, Any]]) -> None:
+    from derain_zoo.table import Column, format_table
+
+    columns = [Column("model", "model", 9), Column("bare_ms_per_mp", "bare ms/MP", 11, ".0f")]
+    for name in ("predict", "test"):
+        columns += [
+            Column(f"{name}_ms_per_mp", f"{name} ms/MP", 14, ".0f"),
+            Column(f"{name}_restore_ms_per_mp", "of it restore", 14, ".0f"),
+            Column(f"{name}_ratio", "ratio", 7, ".2f"),
+        ]
+    print(format_table(rows, columns))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # the per-model child process
+    args = parser.parse_args()
+    if args.one:
+        with tempfile.TemporaryDirectory() as folder:
+            print("ROW", json.dumps(measure_model(args.one, Path(folder))), flush=True)
+        return
+    rows = []
+    for alias in args.models:
+        print(f"measuring {alias} ...", file=sys.stderr, flush=True)
+        result = subprocess.run([sys.executable, __file__, "--one", alias], capture_output=True, text=True)
+        lines = [line for line in result.stdout.splitlines() if line.startswith("ROW ")]
+        if result.returncode != 0 or not lines:
+            raise SystemExit(f"{alias}: the measurement failed:\n{result.stderr[-2000:]}")
+        rows.append(json.loads(lines[-1][4:]))
+    print_rows(rows)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
