@@ -17,6 +17,7 @@ import argparse
 import csv
 import json
 import multiprocessing
+import os
 import platform
 import resource
 import statistics
@@ -32,6 +33,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from derain_zoo.allocator import allocator_from_environment, configure_allocator
 from derain_zoo.table import Column, format_table
 
 BARE_SHAPE = (1, 5, 3, 256, 256)  # the README's forward table: what --path restore is compared with, per pixel
@@ -335,6 +337,7 @@ def protocol(args: argparse.Namespace) -> str:
         f"{shape}, threads {args.threads}, device {args.device}, "
         f"dtype {args.dtype}, eval mode, median of {args.repeats} runs after {args.warmup} warm-up, "
         f"peak memory = {'max allocated' if args.device.startswith('cuda') else 'process max RSS'}, "
+        f"allocator {allocator_from_environment()}, THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE')}, "
         f"torch {torch.__version__}, {platform.processor() or platform.machine()}"
     )
 
@@ -342,6 +345,7 @@ def protocol(args: argparse.Namespace) -> str:
 def _benchmark_alias(alias: str, init_args: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     from derain_zoo.registry import model_registry
 
+    configure_allocator()  # this is a fresh process: the parent's DERAIN_ZOO_ALLOCATOR applies here too
     model = model_registry()[alias](**init_args)
     shape = (1, args.frames, 3, *args.size)
     dtype = getattr(torch, args.dtype)
@@ -396,7 +400,7 @@ RESTORE_TABLE = (
     Column("latency_ms_per_frame", "ms/frame", 10, ".1f"),
     Column("ms_per_mpixel", "ms/MP", 9, ".1f"),
     Column("bare_ms_per_mpixel", "bare ms/MP", 12, ".1f"),
-    Column("ratio_to_bare", "ratio", 7, ".2f"),
+    Column("ratio_to_bare", "ratio", 8, ".2f"),
     Column("peak_memory_mb", "peak MB", 9, ".0f"),
 )
 METRICS_TABLE = (

@@ -18,6 +18,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 import derain_zoo
+from derain_zoo.allocator import configure_allocator
 from derain_zoo.registry import UnknownNameError, class_path, data_registry, model_alias, model_registry, resolve
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
@@ -373,6 +374,7 @@ def main(args: Sequence[str] | None = None) -> None:
         IncompleteOutputError,
     )
     try:
+        configure_allocator()  # DERAIN_ZOO_ALLOCATOR=heap: a process-wide choice, made before any model runs
         run(args)
     except user_errors as error:
         if os.environ.get("DERAIN_ZOO_DEBUG"):

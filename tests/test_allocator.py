@@ -1,5 +1,6 @@
-"""Large CPU tensors go on huge pages once derain_zoo is imported, which keeps real-resolution frames
-at the network's own per-pixel rate (benchmarks/README.md, "Page faults")."""
+"""Large CPU tensors go on huge pages once derain_zoo is imported, and DERAIN_ZOO_ALLOCATOR=heap keeps
+freed blocks for reuse: what keeps real-resolution frames near the network's own per-pixel rate
+(derain_zoo/allocator.py, benchmarks/README.md "Page faults")."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from derain_zoo.cli import main
 
 THP_SETTING = Path("/sys/kernel/mm/transparent_hugepage/enabled")
 
@@ -54,3 +57,41 @@ def test_a_large_tensor_is_faulted_in_far_fewer_pages_after_importing_the_zoo():
     turned_off = faults_per_64_mib(_environment(THP_MEM_ALLOC_ENABLE="0"))
     assert turned_off > 16000
     assert with_zoo < turned_off / 8
+
+
+# Faults per fresh 64 MiB block after the first: glibc maps and unmaps every such block, so the kernel
+# faults it in again each time (32 at 2 MiB pages); from the heap the freed block is handed out again.
+REFAULTS_PER_64_MIB = """
+import resource
+import torch
+from derain_zoo.allocator import configure_allocator
+print(configure_allocator())
+torch.empty(16 * 2**20).fill_(1.0)
+start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(4):
+    torch.empty(16 * 2**20).fill_(1.0)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start) // 4)
+"""
+
+
+def refaults_per_64_mib(allocator: str) -> tuple[str, int]:
+    environment = _environment(DERAIN_ZOO_ALLOCATOR=allocator)
+    result = subprocess.run(
+        [sys.executable, "-c", REFAULTS_PER_64_MIB], env=environment, capture_output=True, text=True, check=True
+    )
+    used, faults = result.stdout.split()[-2:]
+    return used, int(faults)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt is glibc's")
+def test_the_heap_allocator_hands_freed_blocks_out_again_instead_of_faulting_them_in():
+    used, faults = refaults_per_64_mib("system")
+    assert used == "system" and faults >= 32
+    used, faults = refaults_per_64_mib("heap")
+    assert used == "heap" and faults < 8
+
+
+def test_an_unknown_allocator_is_refused_in_one_line_naming_the_variable(monkeypatch):
+    monkeypatch.setenv("DERAIN_ZOO_ALLOCATOR", "jemalloc")
+    with pytest.raises(SystemExit, match="DERAIN_ZOO_ALLOCATOR=jemalloc: expected system or heap"):
+        main(["weights"])
