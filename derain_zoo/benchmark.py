@@ -232,6 +232,7 @@ def measure_restore(
         "frames": frames,
         "tile_size": getattr(model, "tile_size", None),
         "chunk_frames": getattr(model, "chunk_frames", None),
+        "pixels_run_per_pixel": _pixels_run_per_pixel(model, *input_shape[-2:]),
         "gflops_per_frame": None if counted is None else counted / frames / 1e9,
         "latency_ms_per_frame": per_frame * 1e3,
         "ms_per_mpixel": per_mpixel * 1e3,
@@ -239,6 +240,12 @@ def measure_restore(
         "ratio_to_bare": per_mpixel / bare_per_mpixel,
         "peak_memory_mb": peak,
     }
+
+
+def _pixels_run_per_pixel(model: nn.Module, height: int, width: int) -> float:
+    """The tiles' recomputation at this size (1.0 for a model without tiles)."""
+    plan = getattr(model, "tile_plan", None)
+    return plan().pixels_run_per_pixel(height, width) if plan is not None else 1.0
 
 
 def basicsr_scores(output: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -396,6 +403,7 @@ RESTORE_TABLE = (
     Column("size", "size", 9),
     Column("frames", "frames", 7),
     Column("tile_size", "tile", 6),
+    Column("pixels_run_per_pixel", "tiled", 6, ".2f"),
     Column("gflops_per_frame", "GFLOP/frame", 13, ".2f"),
     Column("latency_ms_per_frame", "ms/frame", 10, ".1f"),
     Column("ms_per_mpixel", "ms/MP", 9, ".1f"),

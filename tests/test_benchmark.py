@@ -191,6 +191,10 @@ def test_restore_path_counts_what_the_tiles_recompute():
     whole = measure_restore(ddsa(**_conf("ddsa"), tile_size=None), shape, threads=1, bare_shape=bare)
     tiled = measure_restore(ddsa(**_conf("ddsa"), tile_size=8, tile_overlap=4), shape, threads=1, bare_shape=bare)
     assert tiled["gflops_per_frame"] > 1.5 * whole["gflops_per_frame"] > 0
+    # ... and the table says by how much: every 8x8 core runs in its box of context (16x16 inside, less at
+    # the border), against one pass over the 24x24 frame
+    assert whole["pixels_run_per_pixel"] == 1.0
+    assert tiled["pixels_run_per_pixel"] == pytest.approx((12 + 16 + 12) ** 2 / 24**2)
 
 
 def test_metrics_row_times_the_evaluator_against_basicsr_on_real_frames(nturain_sample, tmp_path):
