@@ -2,10 +2,12 @@
 
     python benchmarks/page_faults.py --models ddsa --frames 1
     python benchmarks/page_faults.py --models j4rnet rmfd --frames 5
+    python benchmarks/page_faults.py --models j4rnet --frames 5 --weights synthetic-cpu
 
 For each model and each memory setting, in a fresh process: the bare forward (eval, no gradients,
-paper widths, random weights) on 1xTx3x256x256 (best of 2 after a warm-up) and on 1xTx3x480x640
-(one run after a warm-up), with ms per megapixel and the minor page faults the timed calls took.
+paper widths and random weights, or ``--weights``: the shipped ones and their widths) on
+1xTx3x256x256 (best of 2 after a warm-up) and on 1xTx3x480x640 (one run after a warm-up), with ms
+per megapixel and the minor page faults the timed calls took.
 Settings: ``4k`` (``THP_MEM_ALLOC_ENABLE=0``: glibc maps every block over 32 MB afresh and the kernel
 faults it in 4 KiB at a time), ``huge pages`` (the zoo's default), ``heap``
 (``DERAIN_ZOO_ALLOCATOR=heap``: freed blocks reused). Peak memory is the process's max RSS.
@@ -31,10 +33,11 @@ import torch
 from derain_zoo.allocator import configure_allocator
 from derain_zoo.registry import model_registry
 
-alias, frames = sys.argv[1], int(sys.argv[2])
+alias, frames, weights = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 configure_allocator()
 torch.set_num_threads(2)
-model = model_registry()[alias]().eval()
+network = model_registry()[alias]
+model = (network.from_weights(weights) if weights else network()).eval()
 row = {}
 with torch.no_grad():
     for (height, width), repeats in (((256, 256), 2), ((480, 640), 1)):
@@ -54,11 +57,12 @@ print("ROW", json.dumps(row))
 """
 
 
-def measure(alias: str, frames: int, setting: str) -> dict:
-    """One model under one memory setting, in its own process."""
+def measure(alias: str, frames: int, setting: str, weights: str = "") -> dict:
+    """One model under one memory setting, in its own process (``weights``: a shipped name, or "" for
+    random weights at paper widths)."""
     environment = {**os.environ, **SETTINGS[setting]}
     result = subprocess.run(
-        [sys.executable, "-c", CHILD, alias, str(frames)], env=environment, capture_output=True, text=True
+        [sys.executable, "-c", CHILD, alias, str(frames), weights], env=environment, capture_output=True, text=True
     )
     rows = [line for line in result.stdout.splitlines() if line.startswith("ROW ")]
     if result.returncode != 0 or not rows:
@@ -71,12 +75,13 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["ddsa"])
     parser.add_argument("--frames", type=int, default=1, help="frames per clip (5 for the video models)")
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument("--weights", default="", help="shipped weights (e.g. synthetic-cpu) instead of random ones")
     args = parser.parse_args()
     header = ("256 ms/MP", 11), ("faults", 10), ("480x640 ms/MP", 15), ("faults", 10), ("ratio", 7), ("peak MB", 9)
     print(f"{'model':9}{'setting':12}" + "".join(f"{name:>{width}}" for name, width in header))
     for alias in args.models:
         for setting in args.settings:
-            row = measure(alias, args.frames, setting)
+            row = measure(alias, args.frames, setting, args.weights)
             small, large = row["256x256"], row["480x640"]
             ratio = large["ms_per_mp"] / small["ms_per_mp"]
             print(
