@@ -59,6 +59,8 @@ class J4RNet(DerainModule):
     output is O - S.
     ``inference_frames``: frames per pass of a test / predict chunk, the recurrent memory carried
     between them (the same result in less memory; None = the whole chunk at once, for a GPU).
+    ``tile_size`` is 640 here, not the zoo's 720: at 1280x720 J4R-Net peaked at 4931 MB in two 720x640
+    tiles and 3106 MB in four 360x640 ones (README, benchmark section).
     """
 
     alias = "j4rnet"
@@ -90,9 +92,10 @@ class J4RNet(DerainModule):
         occlusion_threshold: float = 0.5,
         init_checkpoint: str | None = None,
         inference_frames: int | None = 4,
+        tile_size: int | None = 640,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(tile_size=tile_size, **kwargs)
         if stage not in (1, 2):
             raise ValueError(f"stage must be 1 (single-frame removal) or 2 (joint recurrent), got {stage}")
         self.stage = stage
