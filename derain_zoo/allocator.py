@@ -2,7 +2,7 @@
 
 A 480x640 frame's activations are tens of MB per layer. glibc serves every block over 32 MB with a
 fresh ``mmap`` and returns it on ``free``, so each layer's output is faulted in and zeroed by the kernel
-again: on this project's CPU that made DDSA and RMFD 1.6x slower per pixel at 480x640 than at 256x256,
+again: on this project's CPU that made a DDSA frame 2.3x slower per pixel at 480x640 than at 256x256,
 with no arithmetic added (benchmarks/README.md, "Page faults"). Two remedies, one owner:
 
 * huge pages (on by default, at import): PyTorch puts CPU blocks of 2 MB and more on transparent huge
