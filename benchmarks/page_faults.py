@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 
+MODELS = ("ddsa", "estinet", "j4rnet", "raintrn", "rmfd")
 SETTINGS = {
     "4k": {"THP_MEM_ALLOC_ENABLE": "0", "DERAIN_ZOO_ALLOCATOR": "system"},
     "huge pages": {"THP_MEM_ALLOC_ENABLE": "1", "DERAIN_ZOO_ALLOCATOR": "system"},
@@ -57,6 +58,13 @@ print("ROW", json.dumps(row))
 """
 
 
+def positive(text: str) -> int:
+    """A frame count of at least 1, or argparse's one-line error naming --frames."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of frames, got {text!r}")
+    return int(text)
+
+
 def measure(alias: str, frames: int, setting: str, weights: str = "") -> dict:
     """One model under one memory setting, in its own process (``weights``: a shipped name, or "" for
     random weights at paper widths)."""
@@ -66,14 +74,15 @@ def measure(alias: str, frames: int, setting: str, weights: str = "") -> dict:
     )
     rows = [line for line in result.stdout.splitlines() if line.startswith("ROW ")]
     if result.returncode != 0 or not rows:
-        raise SystemExit(f"{alias} ({setting}): the measurement failed:\n{result.stderr[-2000:]}")
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise SystemExit(f"{alias} ({setting}): the measurement failed: {last}")
     return json.loads(rows[-1][4:])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", default=["ddsa"])
-    parser.add_argument("--frames", type=int, default=1, help="frames per clip (5 for the video models)")
+    parser.add_argument("--models", nargs="+", default=["ddsa"], choices=MODELS)
+    parser.add_argument("--frames", type=positive, default=1, help="frames per clip (5 for the video models)")
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--weights", default="", help="shipped weights (e.g. synthetic-cpu) instead of random ones")
     args = parser.parse_args()

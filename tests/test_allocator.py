@@ -63,7 +63,7 @@ def test_a_large_tensor_is_faulted_in_far_fewer_pages_after_importing_the_zoo():
 # lives, and bytes kept free in the heap once it is freed. glibc maps every such block on its own and
 # returns it on free, so the kernel faults it in and zeroes it again for the next layer; from the heap
 # the freed block is handed out again. (Fault counts say the same on this project's machine, heap 0
-# against 544 per 64 MiB, but once read 544 for both on CI's: the books are glibc's, not the kernel's.)
+# against 544 per 64 MiB, but once read 544 for heap on CI's: the books are glibc's, not the kernel's.)
 HEAP_BOOKS_FOR_64_MIB = """
 import ctypes
 import torch
