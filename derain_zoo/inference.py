@@ -21,7 +21,7 @@ from torch import Tensor
 if TYPE_CHECKING:
     from derain_zoo.models.base import DerainModule
 
-RECURRENT, WINDOW, CLIP, FRAME = "recurrent", "window", "clip", "frame"
+RECURRENT, WINDOW, CLIP, CHUNK, FRAME = "recurrent", "window", "clip", "chunk", "frame"
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,9 @@ class TemporalProtocol:
     * ``window``: each output sees ``past`` frames before and ``future`` after it (borders reflected).
     * ``clip``: disjoint clips of ``clip`` frames from the sequence start, each restored as one input, as
       trained; a shorter last clip is the sequence's last ``clip`` frames, of which only the new ones are kept.
+    * ``chunk``: fixed chunks of ``clip`` frames from the sequence start, each read with ``past`` /
+      ``future`` rain frames around it (fewer at the sequence ends) and restored as one input; the
+      last chunk is what remains (S2VD's test: 24-frame chunks, 2 frames of context each side).
     * ``frame``: every frame alone.
     """
 
@@ -42,7 +45,7 @@ class TemporalProtocol:
     clip: int = 1
 
     def __post_init__(self) -> None:
-        if self.kind not in (RECURRENT, WINDOW, CLIP, FRAME):
+        if self.kind not in (RECURRENT, WINDOW, CLIP, CHUNK, FRAME):
             raise ValueError(f"unknown temporal protocol {self.kind!r}")
         if self.past < 0 or self.future < 0 or self.clip < 1:
             raise ValueError(f"protocol reach must be >= 0 and clip >= 1, got {self}")
@@ -61,6 +64,16 @@ class TemporalProtocol:
     def clips(cls, frames: int) -> TemporalProtocol:
         """Disjoint clips of ``frames`` frames (one frame: the per-frame protocol)."""
         return cls(CLIP, clip=frames) if frames > 1 else cls(FRAME)
+
+    @classmethod
+    def chunks(cls, frames: int, context: int) -> TemporalProtocol:
+        """Fixed chunks of ``frames`` frames, each read with ``context`` frames on each side.
+
+        For a network whose true temporal reach is longer than the context its authors test it with
+        (S2VD's 22 stacked 3D convolutions over replicate-padded time), the chunk length is part of
+        the result, so it is the protocol's, not the user's memory setting.
+        """
+        return cls(CHUNK, context, context, frames)
 
     @classmethod
     def frame(cls) -> TemporalProtocol:
@@ -87,7 +100,7 @@ class Span:
 class SequencePlan:
     """The temporal chunks of a sequence for one protocol and ``chunk_frames``; shared by data and model.
 
-    A ``clip`` chunk is a whole number of clips (at least one), so a clip is never cut.
+    A ``clip`` or ``chunk`` chunk is a whole number of clips (at least one), so a clip is never cut.
     """
 
     protocol: TemporalProtocol
@@ -100,7 +113,7 @@ class SequencePlan:
     @property
     def step(self) -> int:
         """Frames restored per chunk."""
-        if self.protocol.kind == CLIP:
+        if self.protocol.kind in (CLIP, CHUNK):
             return max(1, self.chunk_frames // self.protocol.clip) * self.protocol.clip
         return self.chunk_frames
 
@@ -203,7 +216,20 @@ class SequenceRestorer:
         protocol = self.model.temporal_protocol()
         if protocol.kind == CLIP:
             return self._restore_clips(piece, span, protocol.clip)
+        if protocol.kind == CHUNK:
+            return self._restore_chunks(piece, span, protocol)
         return self._tiled(piece, span.context)
+
+    def _restore_chunks(self, piece: Tensor, span: Span, protocol: TemporalProtocol) -> Tensor:
+        """Every fixed chunk of the span with its own context, clipped to the rain the span read (which
+        ends at the sequence's ends), so a span of several chunks restores each as the authors do."""
+        parts = []
+        for first in range(span.start, span.stop, protocol.clip):
+            last = min(first + protocol.clip, span.stop)
+            read = (max(span.read_start, first - protocol.past), min(span.read_stop, last + protocol.future))
+            chunk = piece[:, read[0] - span.read_start : read[1] - span.read_start]
+            parts.append(self._tiled(chunk, (first - read[0], read[1] - last)))
+        return torch.cat(parts, dim=1)
 
     def _restore_clips(self, piece: Tensor, span: Span, clip: int) -> Tensor:
         """Every clip of the span as one input; a short last clip reads back to a whole clip.

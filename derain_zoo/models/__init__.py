@@ -9,5 +9,6 @@ from derain_zoo.models.estinet import ESTINet
 from derain_zoo.models.j4rnet import J4RNet
 from derain_zoo.models.raintrn import RainTRN
 from derain_zoo.models.rmfd import RMFD
+from derain_zoo.models.s2vd import S2VD
 
-__all__ = ["DDSA", "DerainModule", "ESTINet", "Identity", "J4RNet", "RainTRN", "RMFD", "TemporalMedian"]
+__all__ = ["DDSA", "DerainModule", "ESTINet", "Identity", "J4RNet", "RainTRN", "RMFD", "S2VD", "TemporalMedian"]

@@ -232,12 +232,15 @@ def _check_name(name: str) -> None:
         )
 
 
-def fp16_state_dict(module: nn.Module) -> dict[str, Tensor]:
-    """The module's state dict with floating tensors in fp16, each in its own storage (no shared views)."""
+def fp16_state_dict(module: nn.Module, half: bool = True) -> dict[str, Tensor]:
+    """The module's state dict with floating tensors in fp16, each in its own storage (no shared views).
+
+    ``half=False`` keeps each tensor's own precision: a converted release is shipped bit for bit.
+    """
     state: dict[str, Tensor] = {}
     for key, tensor in module.state_dict().items():
         tensor = tensor.detach().cpu()
-        tensor = tensor.half() if tensor.is_floating_point() else tensor
+        tensor = tensor.half() if tensor.is_floating_point() and half else tensor
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise WeightsError(f"tensor {key} is not finite in fp16 (overflow or NaN); weights not exported")
         state[key] = tensor.contiguous().clone()
@@ -271,11 +274,15 @@ def export_weights(
     wall_minutes: float | None = None,
     scores: Mapping[str, Any] | None = None,
     overwrite: bool = False,
+    source: Mapping[str, Any] | None = None,
+    half: bool = True,
 ) -> Path:
     """Write ``<alias>-<name>.pt`` (fp16 state dict) and its manifest ``.json`` into ``out_dir``; return the .pt.
 
     ``out_dir`` defaults to the shipped-weights folder; existing files are kept unless ``overwrite``.
-    The sha256 and size in the manifest are taken from the bytes written.
+    The sha256 and size in the manifest are taken from the bytes written. ``source`` describes an
+    authors' release the weights were converted from (repository, licence, file, sha256), which is
+    then the manifest's provenance instead of a recipe; ``half=False`` keeps fp32 (a release kept exact).
     """
     _check_name(name)
     alias = getattr(module, "alias", "")
@@ -288,7 +295,7 @@ def export_weights(
     if existing and not overwrite:
         raise WeightsError(f"{existing[0]} exists; pass overwrite=True (--overwrite) to replace it")
     buffer = io.BytesIO()
-    torch.save({"state_dict": fp16_state_dict(module), "model": alias}, buffer)
+    torch.save({"state_dict": fp16_state_dict(module, half), "model": alias}, buffer)
     data = buffer.getvalue()
     _write_atomic(pt, data)
     manifest = {
@@ -299,6 +306,7 @@ def export_weights(
         "size_bytes": pt.stat().st_size,
         "init_args": architecture_of(module),
         "recipe": recipe,
+        **({"source": _jsonable(dict(source))} if source else {}),
         "data_version": data_version,
         "steps": steps,
         "wall_minutes": wall_minutes,
@@ -352,11 +360,29 @@ def _size(size_bytes: int) -> str:
     return f"{size_bytes / 2**20:.1f} MB" if size_bytes >= 2**20 else f"{size_bytes / 2**10:.0f} KB"
 
 
+def provenance(entry: Shipped) -> str:
+    """How the weights were made: an authors' release (repository and licence) or the zoo's recipe."""
+    source = entry.manifest.get("source") or {}
+    if source:
+        return f"{source.get('repository', '?')} ({source.get('licence', 'licence unknown')})"
+    return str(entry.manifest.get("recipe") or "-")
+
+
 def format_table(entries: Sequence[Shipped]) -> str:
     """What ships, one row per file: model, name, size, and the manifest's headline scores."""
     if not entries:
         return f"no shipped weights in {weights_dir()}"
-    header = ("model", "name", "size", "a1 PSNR-Y", "a1 SSIM-Y", "ra1 NIQE", "ra1 BRISQUE", "synthetic PSNR-Y")
+    header = (
+        "model",
+        "name",
+        "size",
+        "a1 PSNR-Y",
+        "a1 SSIM-Y",
+        "ra1 NIQE",
+        "ra1 BRISQUE",
+        "synthetic PSNR-Y",
+        "made by",
+    )
     rows = [
         (
             entry.model,
@@ -367,6 +393,7 @@ def format_table(entries: Sequence[Shipped]) -> str:
             _score(entry, "ra1", "niqe", 2),
             _score(entry, "ra1", "brisque", 2),
             _score(entry, "synthetic", "psnr_y", 2),
+            provenance(entry),
         )
         for entry in entries
     ]
