@@ -16,8 +16,6 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from derain_zoo.inference import TemporalProtocol
-
 FOLD = 2  # space-to-depth factor: the body runs at half resolution
 
 
@@ -86,14 +84,12 @@ class S2VDNetwork(nn.Module):
     """The derainer: rain layer from a half-resolution 3D-conv body, then a full-resolution clean-up.
 
     ``forward`` takes and returns the zoo's B,T,C,H,W clips (H, W even); ``multiple`` tells the
-    restorer to pad to even sizes; ``protocol`` is the authors' test (24-frame chunks, 2 frames of
-    context each side). ``spatial_reach`` covers the 19 half-resolution and 3 full-resolution 3x3
-    convolutions (41 pixels), rounded up to the fold.
+    restorer to pad to even sizes. ``spatial_reach`` covers the 19 half-resolution and 3
+    full-resolution 3x3 convolutions (41 pixels), rounded up to the fold.
     """
 
     multiple = FOLD
     spatial_reach = 42
-    protocol = TemporalProtocol.chunks(frames=24, context=2)
 
     def __init__(self, channels: int = 3, n_features: int = 32, n_resblocks: int = 8) -> None:
         super().__init__()
