@@ -25,7 +25,7 @@ import torch
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from transfer import print_row, score_module
+from transfer import a1_scores, print_row, score_module
 
 from derain_zoo.data.scenes import DATA_VERSION
 from derain_zoo.registry import model_registry
@@ -46,13 +46,17 @@ def stage_record(recipe: str) -> tuple[int, float | None]:
     return steps, minutes
 
 
-def rescore(alias: str, name: str) -> None:
-    """Score a shipped file as a user loads it and write the scores into its manifest, nothing else."""
+def rescore(alias: str, name: str, only_a1: bool = False) -> None:
+    """Score a shipped file as a user loads it and write the scores into its manifest, nothing else.
+
+    ``only_a1`` re-measures the a1 entries alone (after the sample grew) and keeps the others, which
+    the change did not touch (the crop, ra1, the synthetic split).
+    """
     entry = next((e for e in shipped() if e.model == alias and e.name == name), None)
     if entry is None:
         raise SystemExit(f"no shipped weights {alias}-{name}")
     module = model_registry()[alias].from_weights(name).eval()
-    scores = score_module(module)
+    scores = {**entry.manifest.get("scores", {}), **a1_scores(module)} if only_a1 else score_module(module)
     manifest = {**entry.manifest, "scores": json.loads(json.dumps(scores, default=float))}
     entry.manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
     print_row(f"{alias} {name}", scores)
@@ -62,23 +66,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipes", nargs="+", help="the recipe's stages, in training order")
     parser.add_argument("--rescore", nargs="+", metavar="ALIAS", help="re-score these models' shipped files")
+    parser.add_argument("--only-a1", action="store_true", help="with --rescore: re-measure the a1 entries only")
     parser.add_argument("--name", default="synthetic-cpu")
     parser.add_argument("--out-dir", default=None, help="default: the package's derain_zoo/weights")
+    parser.add_argument("--start", default=None, help="shipped weights the first recipe fine-tunes (adds its record)")
+    parser.add_argument("--teacher", default=None, help="the teacher whose outputs were targets, e.g. 's2vd official'")
+    parser.add_argument("--data-version", default=DATA_VERSION, help="version of the training data")
+    parser.add_argument("--minutes", type=float, default=None, help="training minutes of the recipes (no scores.json)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     if args.rescore:
         for alias in args.rescore:
-            rescore(alias, args.name)
+            rescore(alias, args.name, args.only_a1)
         return
     if not args.recipes:
         parser.error("--recipes or --rescore is required")
     records = [stage_record(recipe) for recipe in args.recipes]
-    minutes = [m for _, m in records]
+    minutes = [m for _, m in records] if args.minutes is None else [args.minutes]
+    recipe = " -> ".join(args.recipes)
     trained = module_from_checkpoint(stage_folder(args.recipes[-1]) / "last.ckpt")
+    steps = sum(steps for steps, _ in records)
+    if args.start:  # a fine-tune: its record starts with the record of the weights it started from
+        start = next(e for e in shipped() if e.model == trained.alias and e.name == args.start).manifest
+        recipe = f"{args.start} ({start['recipe']}) -> {recipe}"
+        steps += int(start["steps"])
+        minutes.append(start["wall_minutes"])
     common = {
-        "recipe": " -> ".join(args.recipes),
-        "data_version": DATA_VERSION,
-        "steps": sum(steps for steps, _ in records),
+        "recipe": recipe + (f", teacher: {args.teacher}" if args.teacher else ""),
+        "data_version": args.data_version,
+        "steps": steps,
         "wall_minutes": round(sum(minutes), 1) if None not in minutes else None,
         "overwrite": True,
     }

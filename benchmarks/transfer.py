@@ -105,17 +105,33 @@ def synthetic_test(module: torch.nn.Module, rain: str, seed: int = 0) -> dict[st
 
 
 @torch.no_grad()
+def a1_scores(module: torch.nn.Module) -> dict[str, Any]:
+    """The whole a1 sample (all its frames, still and moving camera) beside the rainy input and the median."""
+    module = module.eval()
+    reference = reference_scores()
+    rainy, clean = read_sequence(A1 / "a1_Rain"), read_sequence(A1 / "a1_GT")
+    a1 = paired_y(module.restore_sequence(rainy), clean)
+    return {
+        "a1": {
+            **a1,
+            "frames": rainy.shape[1],
+            "rain_psnr_y": reference["a1_rain"]["psnr_y"],
+            "rain_ssim_y": reference["a1_rain"]["ssim_y"],
+        },
+        "a1_median": reference["a1_median"],
+    }
+
+
+@torch.no_grad()
 def score_module(module: torch.nn.Module, rain: str = "natural") -> dict[str, Any]:
     """Every transfer score of a restored model (eval mode, CPU)."""
     module = module.eval()
     reference = reference_scores()
     rainy, clean = read_sequence(A1 / "a1_Rain"), read_sequence(A1 / "a1_GT")
-    a1 = paired_y(module.restore_sequence(rainy), clean)
     crop = paired_y(module.restore_sequence(a1_crop(rainy)), a1_crop(clean))
     return {
-        "a1": {**a1, "rain_psnr_y": reference["a1_rain"]["psnr_y"], "rain_ssim_y": reference["a1_rain"]["ssim_y"]},
+        **a1_scores(module),
         "a1_crop": {**crop, **A1_CROP},
-        "a1_median": reference["a1_median"],
         "ra1": {**no_reference(module.restore_sequence(read_sequence(RA1))), "rain": reference["ra1_rain"]},
         "synthetic": synthetic_test(module, rain),
     }

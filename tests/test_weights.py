@@ -306,6 +306,16 @@ def test_weights_command_lists_model_name_size_and_scores(weights_dir, tiny_mode
     assert header.split()[:3] == ["model", "name", "size"] and "a1 PSNR-Y" in header and "ra1 NIQE" in header
     assert row.split()[:2] == ["j4rnet", "synthetic-cpu"]
     assert all(value in row for value in ("30.12", "0.9012", "4.56", "31.20", "28.70"))
+    assert "made by" in header and row.rstrip().endswith("tests/conf/j4rnet.yaml")  # the recipe that made it
+
+
+def test_weights_command_names_the_source_and_licence_of_an_authors_release(monkeypatch, capsys):
+    """S2VD's converted release says where it comes from and under which licence, in the listing itself."""
+    monkeypatch.delenv(WEIGHTS_DIR_ENV, raising=False)
+    main(["weights"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("s2vd ")]
+    assert len(rows) == 1 and rows[0].split()[1] == "official"
+    assert rows[0].rstrip().endswith("github.com/zsyOAOA/S2VD (MIT)")
 
 
 # ---------------------------------------------------------------------------------------------- every model

@@ -12,6 +12,9 @@ layout (``--data=folder``; rb2 always in train, a few composites held out for va
   random window of consecutive rb2 frames and scaled by a random strength, so the target is the
   exact clean scene. Strength 0 (a few sequences) teaches the students to leave a dry frame as it
   is, which the synthetic-only recipes did not (they darkened light sequences by 4-5 grey levels).
+* ``synthetic-NN``: clips of the built-in rain (``natural``, light to heavy) the students were
+  first trained on, so fine-tuning on real rain does not unlearn light rain: a student that sees
+  only heavy real rain learns to subtract light everywhere and darkens a nearly dry frame.
 
 a1 and ra1, the zoo's measurement clips, are never read here.
 
@@ -62,6 +65,14 @@ def clean_scenes(count: int, frames: int, size: int, seed: int) -> list[Tensor]:
     return [clips[i]["clean"] for i in range(count)]
 
 
+def synthetic_pairs(count: int, frames: int, size: int, seed: int) -> list[tuple[Tensor, Tensor]]:
+    """``count`` (rainy, clean) T,3,H,W clips of the built-in ``natural`` rain, training photographs."""
+    from derain_zoo.data.synthetic import SyntheticRainClips
+
+    clips = SyntheticRainClips("train", count, frames, size, None, rain="natural", seed=seed)
+    return [(clip["rain"], clip["clean"]) for clip in (clips[i] for i in range(count))]
+
+
 def composite(clean: Tensor, layers: Tensor, strength: float, rng: np.random.Generator) -> Tensor:
     """``clean`` (T,3,S,S) plus a random window of ``layers`` (1,N,3,H,W real rain) times ``strength``.
 
@@ -91,12 +102,14 @@ def build(
     size: int = 256,
     dry: int = 4,
     validation: int = 4,
-    strengths: tuple[float, float] = (0.5, 1.5),
+    synthetic: int = 16,
+    strengths: tuple[float, float] = (0.25, 1.5),
     seed: int = 0,
     real_rain: Path = REAL_RAIN,
 ) -> Path:
-    """Write the distillation set into ``out`` (a new folder): ``composites`` training composites, the
-    first ``dry`` of them without rain, and ``validation`` more in ``val/``; return ``out``."""
+    """Write the distillation set into ``out`` (a new folder): rb2 with the teacher's output,
+    ``composites`` training composites (the first ``dry`` of them without rain), ``synthetic`` clips
+    of the built-in rain, and ``validation`` more composites in ``val/``; return ``out``."""
     if out.exists():
         raise FileExistsError(f"{out} exists; remove it or pass another --out (the set is rebuilt whole)")
     rain = read_video(real_rain)  # list_frames names a missing or empty folder
@@ -108,6 +121,8 @@ def build(
         strength = 0.0 if index < dry else float(rng.uniform(*strengths))
         split = "train" if index < composites else "val"
         write_pair(out / split, f"composite-{index:02d}", composite(clean, layers, strength, rng), clean)
+    for index, (rainy, clean) in enumerate(synthetic_pairs(synthetic, frames, size, seed + 1)):
+        write_pair(out / "train", f"synthetic-{index:02d}", rainy, clean)
     return out
 
 
@@ -117,11 +132,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="new folder for rain/ and gt/")
     parser.add_argument("--composites", type=int, default=40, help="clean scenes with real rain added")
     parser.add_argument("--frames", type=int, default=12, help="frames per composite sequence")
+    parser.add_argument("--synthetic", type=int, default=16, help="clips of the built-in rain mixed in")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    if args.composites < 1 or args.frames < 1:
-        parser.error("--composites and --frames must be >= 1")
-    print(build(args.out, args.composites, args.frames, seed=args.seed))
+    if args.composites < 1 or args.frames < 1 or args.synthetic < 0:
+        parser.error("--composites and --frames must be >= 1, --synthetic >= 0")
+    print(build(args.out, args.composites, args.frames, synthetic=args.synthetic, seed=args.seed))
 
 
 if __name__ == "__main__":
