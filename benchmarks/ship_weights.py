@@ -99,8 +99,8 @@ def main() -> None:
         "overwrite": True,
     }
     path = export_weights(trained, args.name, args.out_dir, **common)
-    shipped = type(trained).from_weights(str(path)).eval()
-    scores = score_module(shipped)
+    exported = type(trained).from_weights(str(path)).eval()
+    scores = score_module(exported)
     export_weights(trained, args.name, args.out_dir, scores=scores, **common)
     print_row(f"{trained.alias} {args.name}", scores)
     print(f"wrote {path} ({path.stat().st_size / 2**20:.2f} MB)")
