@@ -9,12 +9,15 @@ The output is the ``folder`` layout, readable with ``--data=folder --data.root=<
 Layers are 16-bit PNG so they recombine to the rainy frame (before its 8-bit rounding) within
 about 1e-4 by O = (1-alpha)(T(B+S) + (1-T)A) + alpha A. Each sequence gets one rain field
 rendered chunk by chunk, so rain stays coherent over any length without holding the video in memory.
+
+Written as ``predict`` writes (``derain_zoo.outputs``): the whole dataset goes to a hidden folder
+beside the output and is moved into place only once every sequence is complete, so a failure
+leaves the output as it was; ``--overwrite`` replaces only the frames the run writes.
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,8 +25,21 @@ import numpy as np
 import torch
 
 from derain_zoo.data import video_io
-from derain_zoo.data.rain import LAYER_KEYS, RAIN_KINDS, sample_rain
+from derain_zoo.data.rain import RAIN_KINDS, sample_rain
 from derain_zoo.frames import to_uint
+from derain_zoo.outputs import (
+    OutputExistsError,
+    UnsafeOutputError,
+    appeared,
+    check_not_input,
+    check_stale_frames,
+    check_target,
+    move_frames_into,
+    partial_path,
+    remove,
+    remove_stale_partials,
+    rename_no_replace,
+)
 
 CHOICES = (*RAIN_KINDS, "mixed")
 CHUNK = 8
@@ -36,19 +52,57 @@ def synthesize(inputs: list[str], output: str, rain: str, seed: int = 0, overwri
     if not inputs:
         raise ValueError("no input given: pass one or more clean videos or frame folders")
     names = _sequence_names(inputs)
-    out = Path(output)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"output {out} exists and is not a folder")
+    out = _check_output(output, overwrite, [Path(p) for p in inputs])
+    partial = partial_path(out)
+    remove_stale_partials(out)
+    try:
+        for number, (path, name) in enumerate(zip(inputs, names, strict=True)):
+            kind = (
+                rain
+                if rain != "mixed"
+                else RAIN_KINDS[int(np.random.default_rng([seed, number]).integers(len(RAIN_KINDS)))]
+            )
+            generator = torch.Generator().manual_seed(seed * 100003 + number)
+            _synthesize_one(Path(path), partial, name, kind, generator)
+        _move_into_place(partial, out, overwrite)
+    finally:
+        remove(partial)
+
+
+def _check_output(output: str, overwrite: bool, inputs: list[Path]) -> Path:
+    """The output folder; a non-empty one needs ``--overwrite``, and none may be or hold an input."""
+    out = check_target(output, overwrite=True)  # kind, name length, writable; emptiness is checked here
     if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise ValueError(f"output folder {out} is not empty; pass --overwrite to replace its sequences")
-    for number, (path, name) in enumerate(zip(inputs, names, strict=True)):
-        _clear(out, name)
-        kind = (
-            rain
-            if rain != "mixed"
-            else RAIN_KINDS[int(np.random.default_rng([seed, number]).integers(len(RAIN_KINDS)))]
-        )
-        _synthesize_one(Path(path), out, name, kind, torch.Generator().manual_seed(seed * 100003 + number))
+        raise UnsafeOutputError(f"output folder {out} is not empty; pass --overwrite to replace its sequences")
+    check_not_input(out, inputs)
+    return out
+
+
+def _move_into_place(partial: Path, out: Path, overwrite: bool) -> None:
+    """Move the finished dataset into ``out``: whole when ``out`` is new, else sequence folder by sequence folder.
+
+    Every target is checked before the first move, so a refusal leaves ``out`` as it was. Without
+    ``--overwrite`` no move replaces anything (a folder that appeared meanwhile fails the run).
+    """
+    try:
+        if not out.exists():
+            rename_no_replace(partial, out)
+            return
+        moves = [(folder, out / folder.relative_to(partial)) for folder in sorted(partial.glob("*/*"))]
+        for folder, target in moves:
+            if target.exists() and not overwrite:
+                raise appeared(target)
+            check_stale_frames(target, len(list(folder.iterdir())))
+        for folder, target in moves:
+            if target.is_dir():
+                move_frames_into(folder, target)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                rename_no_replace(folder, target)
+    except FileExistsError as error:
+        raise error if isinstance(error, OutputExistsError) else appeared(out) from None
+    except OSError as error:
+        raise video_io.WriteError(f"could not write {out}: {error.strerror or error}") from error
 
 
 def _sequence_names(inputs: list[str]) -> list[str]:
@@ -64,12 +118,6 @@ def _sequence_names(inputs: list[str]) -> list[str]:
             f"inputs share the sequence name(s) {', '.join(duplicates)}; rename them so outputs do not collide"
         )
     return names
-
-
-def _clear(out: Path, name: str) -> None:
-    """Remove this sequence's earlier output so a shorter re-run leaves no stale frames."""
-    for folder in ("rain", "gt", *LAYER_KEYS):
-        shutil.rmtree(out / folder / name, ignore_errors=True)
 
 
 def _chunks(path: Path) -> Iterator[np.ndarray]:
