@@ -136,6 +136,24 @@ def check_weights(config: Any, subcommand: str, argv: Sequence[str]) -> None:
         adopt_init_args(init_args, cls, entry.init_args, str(entry.path), _typed_model_args(argv))
 
 
+def check_predict_input(config: Any, subcommand: str, argv: Sequence[str]) -> None:
+    """Refuse ``predict --output`` with no input: it restored the built-in synthetic test set into files.
+
+    A user who forgot ``--data.input`` got eight videos they did not ask for and exit 0; naming the
+    synthetic data (``--data=synthetic``) on the command line still restores it on purpose.
+    """
+    data = config.get("data")
+    if subcommand != "predict" or not config.get("output") or data is None:
+        return
+    init_args = data.get("init_args") or {}
+    synthetic = data.get("class_path") == _default_data()
+    if synthetic and not init_args.get("input") and not any(arg.partition("=")[0] == "--data" for arg in argv):
+        raise UserError(
+            "predict has no input: pass --data.input=<rainy video, frame folder or folder of them> (or "
+            "--data=<dataset> --data.root=<folder>); --data=synthetic restores the built-in synthetic test set"
+        )
+
+
 def adopt_init_args(init_args: Any, cls: type, needed: dict[str, Any], source: str, typed: set[str]) -> None:
     """Set the architecture arguments ``needed`` by weights from ``source``; refuse a user value that disagrees.
 
@@ -289,6 +307,7 @@ class DerainCLI(LightningCLI):
         if self.subcommand:
             config = self.config[self.subcommand]
             check_weights(config, self.subcommand, self.argv)
+            check_predict_input(config, self.subcommand, self.argv)
             trainer = config.get("trainer")
             check_folder(trainer.get("default_root_dir") if trainer is not None else None, "--trainer.default_root_dir")
 
@@ -326,6 +345,49 @@ def _rewrite_names(args: list[str]) -> list[str]:
             out.append(arg)
         i += 1
     return out
+
+
+def _rewrite_config_files(args: list[str]) -> list[str]:
+    """Pass ``--config`` files whose ``model`` / ``data`` name an alias as their content with class paths.
+
+    The command line accepts ``--model=identity``; a config file saying ``model: identity`` ended in a
+    400-character parser dump. A file that needs no rewrite is passed as given (its path kept).
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        key, sep, value = args[i].partition("=")
+        if key == "--config" and not sep and i + 1 < len(args):
+            i += 1
+            value, sep = args[i], "="
+        out.append(f"--config={_resolved_config(value)}" if key == "--config" and sep else args[i])
+        i += 1
+    return out
+
+
+def _resolved_config(path: str) -> str:
+    """The config at ``path`` with aliases turned into class paths, as YAML text; ``path`` itself when unchanged."""
+    import yaml
+
+    try:
+        config = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError):
+        return path  # not a readable file (or YAML given inline): the parser reports it
+    tables = {"model": ("model", model_registry), "data": ("data", data_registry)}
+    changed = False
+    for key, (kind, registry) in tables.items() if isinstance(config, dict) else ():
+        entry = config.get(key)
+        name = entry.get("class_path") if isinstance(entry, dict) else entry
+        if not isinstance(name, str):
+            continue
+        try:
+            resolved = resolve(name, registry(), kind)
+        except UnknownNameError as error:
+            raise UnknownNameError(f"{error} (in {path})") from None
+        if resolved != name:
+            config[key] = {**entry, "class_path": resolved} if isinstance(entry, dict) else resolved
+            changed = True
+    return yaml.safe_dump(config, sort_keys=False) if changed else path
 
 
 def _default_data() -> str:
@@ -455,7 +517,7 @@ def run(args: Sequence[str] | None = None) -> DerainCLI | None:
         _run_tool(argv[0], argv[1:])
         return None
     try:
-        argv = _rewrite_names(argv)
+        argv = _rewrite_config_files(_rewrite_names(argv))
     except UnknownNameError as error:
         raise SystemExit(f"derain-zoo: error: {error}") from None
     from derain_zoo.data import DerainDataModule
