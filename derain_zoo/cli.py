@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -420,6 +421,7 @@ def usage() -> str:
 def main(args: Sequence[str] | None = None) -> None:
     """Entry point of the console script: user mistakes end in one line and a non-zero exit."""
     from derain_zoo.data.layouts import DatasetNotFoundError
+    from derain_zoo.data.workers import WorkerMemoryError
     from derain_zoo.models.base import NonFiniteLossError
     from derain_zoo.predict import IncompleteOutputError
 
@@ -434,6 +436,7 @@ def main(args: Sequence[str] | None = None) -> None:
         PermissionError,
         ValueError,
         IncompleteOutputError,
+        WorkerMemoryError,
     )
     try:
         configure_allocator()  # DERAIN_ZOO_ALLOCATOR=heap: a process-wide choice, made before any model runs
@@ -443,6 +446,15 @@ def main(args: Sequence[str] | None = None) -> None:
             raise
         text = " ".join(_worker_message(_os_message(_union_cause(_weights_cause(error)))).split())
         raise SystemExit(f"derain-zoo: error: {text}") from None
+    except RuntimeError as error:
+        if not TERMINATED_WORKER.search(str(error)) or os.environ.get("DERAIN_ZOO_DEBUG"):
+            raise
+        raise SystemExit(f"derain-zoo: error: terminated (SIGTERM) while a DataLoader worker ran; {STOPPED}") from None
+
+
+# a worker that got the group's SIGTERM before it could ignore it (just started) ends the run like the main process
+TERMINATED_WORKER = re.compile(r"DataLoader worker \(pids?[^)]*\) is killed by signal: Terminated")
+STOPPED = "the run stopped, unfinished outputs were removed"
 
 
 def _worker_message(text: str) -> str:

@@ -22,7 +22,16 @@ import pytest
 from derain_zoo.cli import main
 from derain_zoo.data import video_io
 from tests.data.tree import write_video
-from tests.test_output_safety import RUN, _args, _frames, _hashes, _last_line_of_failure, _no_partial, _refused
+from tests.test_output_safety import (
+    RUN,
+    _args,
+    _console_limited,
+    _frames,
+    _hashes,
+    _last_line_of_failure,
+    _no_partial,
+    _refused,
+)
 
 _predict_args = _args
 
@@ -96,7 +105,7 @@ def test_output_inside_a_bind_mount_of_the_input_folder_itself_is_the_input_not_
 
 
 # ------------------------------------------------------------------------------------- item 2
-def _start(tmp_path: Path, output: Path, *extra: str) -> subprocess.Popen:
+def _start(tmp_path: Path, output: Path, *extra: str, session: bool = False) -> subprocess.Popen:
     """A predict of a 400-frame input restored one frame at a time, so it is still writing when the test acts."""
     source = tmp_path / "inputs" / "long"
     if not source.exists():
@@ -107,6 +116,7 @@ def _start(tmp_path: Path, output: Path, *extra: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=session,  # its own process group, to be signalled as a whole
     )
 
 
@@ -257,4 +267,40 @@ def test_synthesize_overwrite_refuses_frames_of_an_earlier_longer_run(tmp_path, 
     message = str(exit_info.value.code)
     assert "00004.png" in message and "clip" in message, message
     assert _hashes(output) == before
+    _no_partial(tmp_path)
+
+
+# ------------------------------------------------------------------------------------- item 8
+def test_shared_memory_running_out_in_workers_fails_in_one_line_not_a_hang(tmp_path):
+    """RLIMIT_FSIZE makes torch's shared-memory file fail to grow, as a full /dev/shm does.
+
+    The worker's error used to be raised in the queue's feeder thread, printed, and lost: the main
+    process waited for the batch forever.
+    """
+    source = tmp_path / "inputs" / "big"
+    video_io.write_frames(source, _frames(6, seed=7, height=128, width=128))  # 190 kB a frame as float32
+    args = [*_predict_args(source, tmp_path / "out", "--data.num_workers=2"), f"--trainer.default_root_dir={tmp_path}"]
+    started = time.monotonic()
+    result = _console_limited(args, max_file_bytes=150_000, timeout=120)
+    last = _last_line_of_failure(result)
+    assert "shared memory" in last and "--data.num_workers=0" in last, last
+    assert time.monotonic() - started < 120
+    assert not (tmp_path / "out").exists()
+    _no_partial(tmp_path)
+
+
+# ------------------------------------------------------------------------------------- item 9
+def test_sigterm_to_the_whole_process_group_stops_in_one_line(tmp_path):
+    """What systemd, Slurm and ``timeout`` do: every process of the group, workers included, gets SIGTERM."""
+    output = tmp_path / "derained.avi"
+    process = _start(tmp_path, output, "--data.num_workers=2", session=True)
+    try:
+        _wait_for_partial(tmp_path, process)
+        os.killpg(process.pid, signal.SIGTERM)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    last = _last_line_of_failure(subprocess.CompletedProcess(process.args, process.returncode, "", stderr))
+    assert "SIGTERM" in last, last
+    assert not output.exists()
     _no_partial(tmp_path)
