@@ -304,3 +304,25 @@ def test_sigterm_to_the_whole_process_group_stops_in_one_line(tmp_path):
     assert "SIGTERM" in last, last
     assert not output.exists()
     _no_partial(tmp_path)
+
+
+def test_sigterm_stops_synthesize_and_leaves_nothing(tmp_path):
+    source = tmp_path / "inputs" / "long"
+    video_io.write_frames(source, _frames(400, seed=8, height=32, width=32))
+    output = tmp_path / "dataset"
+    process = subprocess.Popen(
+        ["derain-zoo", "synthesize", "--input", str(source), "--output", str(output)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for_partial(tmp_path, process)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    last = _last_line_of_failure(subprocess.CompletedProcess(process.args, process.returncode, "", stderr))
+    assert "SIGTERM" in last, last
+    assert not output.exists()
+    _no_partial(tmp_path)

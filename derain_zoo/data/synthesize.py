@@ -18,6 +18,7 @@ leaves the output as it was; ``--overwrite`` replaces only the frames the run wr
 from __future__ import annotations
 
 import argparse
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -172,8 +173,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
 
 
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM stops the command like Ctrl-C: the hidden partial dataset is removed on the way out."""
+    raise SystemExit("derain-zoo: error: synthesize was terminated (SIGTERM); nothing written")
+
+
 def run(args: argparse.Namespace) -> None:
     """Run the command from parsed arguments."""
+    signal.signal(signal.SIGTERM, _terminated)
     synthesize(args.input, args.output, args.rain, args.seed, args.overwrite)
     count = len(args.input)
     print(f"wrote {count} sequence(s) with {args.rain} rain to {args.output}")
