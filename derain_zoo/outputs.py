@@ -2,7 +2,7 @@
 
 An output is written under a hidden temporary name beside its target (``partial_path``) and moved
 into place when complete. Checks run on the files themselves, not on the spelling of their paths:
-an output is compared with every input by device and inode (``check_not_input``), so bind mounts,
+an output is compared with every input by device and inode (``Inputs.check``), so bind mounts,
 hard links and case-insensitive names cannot make an input look like another file; and the final
 move refuses a target that appeared while the run worked (``rename_no_replace``), so a racing run
 fails in one line instead of silently replacing the other's result. A killed run's hidden file is
@@ -152,15 +152,6 @@ def _parent_ids(path: Path) -> set[FileId | None]:
     return {file_id(p) for p in (*path.absolute().parents, *path.resolve().parents)}
 
 
-def _input_files(inputs: Iterable[Path]) -> dict[FileId, Path]:
-    """Every input file by identity: video files, and the files directly inside input folders (frames)."""
-    found: dict[FileId, Path] = {}
-    for source in map(Path, inputs):
-        files = [p for p in source.iterdir() if p.is_file()] if source.is_dir() else [source]
-        found.update({key: path for path in files if (key := file_id(path)) is not None})
-    return found
-
-
 def _replaced_files(target: Path) -> list[Path]:
     """The existing files a run writing ``target`` could replace: the file itself, or the frames of a folder."""
     if target.is_dir():
@@ -168,36 +159,45 @@ def _replaced_files(target: Path) -> list[Path]:
     return [target] if target.is_file() else []
 
 
-def check_not_input(target: Path, inputs: Iterable[Path]) -> None:
-    """Refuse an output that is, contains or lies inside an input, or would replace any input file.
+class Inputs:
+    """What a run reads, identified by device and inode once, to check every output target against.
 
-    Files are compared by device and inode, never by the text of their paths: a bind mount, a hard
-    link or a case-insensitive name is the same file under another name, and replacing it loses the input.
+    Files are compared by identity, never by the text of their paths: a bind mount, a hard link or a
+    case-insensitive name is the same file under another name, and replacing it loses the input.
     """
-    inputs = [Path(p) for p in inputs]
-    above = {key: p for p in (target, *target.parents) if (key := file_id(p)) is not None}
-    target_id = file_id(target)
-    for source in inputs:
-        source_id = file_id(source)
-        if source_id is None:
-            continue
-        if source_id == target_id:
-            relation = "is"
-        elif source_id in above:
-            relation = "lies inside"
-        elif target_id is not None and target_id in _parent_ids(source):
-            relation = "contains"
-        else:
-            continue
-        raise UnsafeOutputError(f"output {target} {relation} the input {source}; choose an --output outside the input")
-    originals = _input_files(inputs)
-    for path in _replaced_files(target):
-        source = originals.get(file_id(path))  # type: ignore[arg-type]
-        if source is not None:
+
+    def __init__(self, paths: Iterable[str | Path]) -> None:
+        self.paths = [Path(p) for p in paths if file_id(Path(p)) is not None]
+        self.ids = {path: file_id(path) for path in self.paths}
+        self.parents = {path: _parent_ids(path) for path in self.paths}
+        self.files: dict[FileId, Path] = {}  # video files, and the files directly inside input folders (frames)
+        for source in self.paths:
+            files = [p for p in source.iterdir() if p.is_file()] if source.is_dir() else [source]
+            self.files.update({key: path for path in files if (key := file_id(path)) is not None})
+
+    def check(self, target: Path) -> None:
+        """Refuse an output that is, contains or lies inside an input, or would replace any input file."""
+        above = {key for p in (target, *target.parents) if (key := file_id(p)) is not None}
+        target_id = file_id(target)
+        for source in self.paths:
+            if self.ids[source] == target_id:
+                relation = "is"
+            elif self.ids[source] in above:
+                relation = "lies inside"
+            elif target_id is not None and target_id in self.parents[source]:
+                relation = "contains"
+            else:
+                continue
             raise UnsafeOutputError(
-                f"output {path} is the input {source} (the same file under another name: a hard link or a mount); "
-                "choose an --output outside the input"
+                f"output {target} {relation} the input {source}; choose an --output outside the input"
             )
+        for path in _replaced_files(target):
+            source = self.files.get(file_id(path))  # type: ignore[arg-type]
+            if source is not None:
+                raise UnsafeOutputError(
+                    f"output {path} is the input {source} (the same file under another name: a hard link or a "
+                    "mount); choose an --output outside the input"
+                )
 
 
 # ---------------------------------------------------------------------------------------------- moving

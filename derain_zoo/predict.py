@@ -25,10 +25,10 @@ from derain_zoo.data.batch import VideoBatch
 from derain_zoo.data.sequence import FrameSequence
 from derain_zoo.frames import to_uint
 from derain_zoo.outputs import (
+    Inputs,
     OutputExistsError,
     UnsafeOutputError,
     appeared,
-    check_not_input,
     check_stale_frames,
     check_target,
     move_frames_into,
@@ -196,7 +196,7 @@ class PredictionWriter(BasePredictionWriter):
         self.written: list[Path] = []
         self._open: dict[str, tuple[PartialOutput, tqdm]] = {}
         self._sequences = 1
-        self._inputs: list[Path] = []
+        self._inputs = Inputs([])
         self._claimed: dict[str, str] = {}
         self._planned = False  # every target was checked up front (the datasets named their sequences)
 
@@ -209,8 +209,8 @@ class PredictionWriter(BasePredictionWriter):
         sequences = _predict_sequences(trainer)
         self._sequences = len(sequences) if sequences is not None else _sequence_count(trainer)
         self.written, self._open, self._claimed = [], {}, {}
-        self._inputs = _input_paths(trainer, sequences or [])
-        check_not_input(self.output, self._inputs)
+        self._inputs = Inputs(_input_paths(trainer, sequences or []))
+        self._inputs.check(self.output)
         if self._sequences == 1:
             check_target(self.output, self.overwrite)
         for seq in sequences or []:
@@ -229,7 +229,7 @@ class PredictionWriter(BasePredictionWriter):
                 "rename one of the inputs"
             )
         self._claimed[key] = name
-        check_not_input(target, self._inputs)
+        self._inputs.check(target)
         check_target(target, self.overwrite)
         if frames is not None and self.overwrite and not video_io.is_video(target):
             check_stale_frames(target, frames)

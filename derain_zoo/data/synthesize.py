@@ -29,10 +29,10 @@ from derain_zoo.data import video_io
 from derain_zoo.data.rain import RAIN_KINDS, sample_rain
 from derain_zoo.frames import to_uint
 from derain_zoo.outputs import (
+    Inputs,
     OutputExistsError,
     UnsafeOutputError,
     appeared,
-    check_not_input,
     check_stale_frames,
     check_target,
     move_frames_into,
@@ -75,7 +75,7 @@ def _check_output(output: str, overwrite: bool, inputs: list[Path]) -> Path:
     out = check_target(output, overwrite=True)  # kind, name length, writable; emptiness is checked here
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise UnsafeOutputError(f"output folder {out} is not empty; pass --overwrite to replace its sequences")
-    check_not_input(out, inputs)
+    Inputs(inputs).check(out)
     return out
 
 
