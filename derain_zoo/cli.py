@@ -447,14 +447,32 @@ def main(args: Sequence[str] | None = None) -> None:
         text = " ".join(_worker_message(_os_message(_union_cause(_weights_cause(error)))).split())
         raise SystemExit(f"derain-zoo: error: {text}") from None
     except RuntimeError as error:
-        if not TERMINATED_WORKER.search(str(error)) or os.environ.get("DERAIN_ZOO_DEBUG"):
+        text = _worker_death(str(error))
+        if text is None or os.environ.get("DERAIN_ZOO_DEBUG"):
             raise
-        raise SystemExit(f"derain-zoo: error: terminated (SIGTERM) while a DataLoader worker ran; {STOPPED}") from None
+        raise SystemExit(f"derain-zoo: error: {text}") from None
 
 
-# a worker that got the group's SIGTERM before it could ignore it (just started) ends the run like the main process
-TERMINATED_WORKER = re.compile(r"DataLoader worker \(pids?[^)]*\) is killed by signal: Terminated")
-STOPPED = "the run stopped, unfinished outputs were removed"
+WORKER_DIED = re.compile(r"DataLoader worker \(pid.*?\) (?:is killed by signal: (?P<signal>[^.]+)|exited unexpectedly)")
+
+
+def _worker_death(text: str) -> str | None:
+    """One line for torch's "DataLoader worker (pid N) is killed by signal: ..." (None for other errors).
+
+    Workers ignore SIGTERM (``derain_zoo.data.workers``), but one killed before it could (just started)
+    ends the run as SIGTERM to the main process does; the OOM killer or a full /dev/shm (SIGBUS) kill
+    a worker outright, and the run stops the same way (Lightning has removed unfinished outputs).
+    """
+    match = WORKER_DIED.search(text)
+    if match is None:
+        return None
+    if match["signal"] == "Terminated":
+        return "terminated (SIGTERM) while DataLoader workers ran; the run stopped and wrote no unfinished output"
+    how = f"was killed by signal: {match['signal']}" if match["signal"] else "exited unexpectedly"
+    return (
+        f"a DataLoader worker {how} (out of memory, or /dev/shm full?); the run stopped and wrote no unfinished "
+        "output; free memory or pass --data.num_workers=0"
+    )
 
 
 def _worker_message(text: str) -> str:

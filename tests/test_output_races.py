@@ -326,3 +326,27 @@ def test_sigterm_stops_synthesize_and_leaves_nothing(tmp_path):
     assert "SIGTERM" in last, last
     assert not output.exists()
     _no_partial(tmp_path)
+
+
+def _children(pid: int) -> list[int]:
+    """Child process ids of ``pid`` (Linux /proc)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def test_a_worker_killed_outright_ends_the_run_in_one_line(tmp_path):
+    """The OOM killer or a full /dev/shm (SIGBUS) kill a worker: torch's traceback becomes one line."""
+    if not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists():
+        pytest.skip("needs Linux /proc/<pid>/task/<pid>/children to find the workers")
+    output = tmp_path / "derained.avi"
+    process = _start(tmp_path, output, "--data.num_workers=2")
+    try:
+        _wait_for_partial(tmp_path, process)
+        os.kill(_children(process.pid)[0], signal.SIGKILL)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    last = _last_line_of_failure(subprocess.CompletedProcess(process.args, process.returncode, "", stderr))
+    assert "DataLoader worker was killed by signal: Killed" in last and "--data.num_workers=0" in last, last
+    assert not output.exists()
+    _no_partial(tmp_path)
