@@ -350,3 +350,16 @@ def test_a_worker_killed_outright_ends_the_run_in_one_line(tmp_path):
     assert "DataLoader worker was killed by signal: Killed" in last and "--data.num_workers=0" in last, last
     assert not output.exists()
     _no_partial(tmp_path)
+
+
+def test_synthesize_refuses_a_ground_truth_frame_hard_linked_to_its_input(tmp_path, clip):
+    output = tmp_path / "dataset"
+    (output / "gt" / "clip").mkdir(parents=True)
+    os.link(clip / "00001.png", output / "gt" / "clip" / "00001.png")  # cp -al clean/ dataset/gt/
+    before = _hashes(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        _synthesize("--input", str(clip), "--output", str(output), "--overwrite")
+    message = str(exit_info.value.code)
+    assert str(output / "gt" / "clip" / "00001.png") in message and str(clip / "00001.png") in message, message
+    assert _hashes(tmp_path) == before
+    _no_partial(tmp_path)

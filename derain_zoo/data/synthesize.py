@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from derain_zoo.data import video_io
-from derain_zoo.data.rain import RAIN_KINDS, sample_rain
+from derain_zoo.data.rain import LAYER_KEYS, RAIN_KINDS, sample_rain
 from derain_zoo.frames import to_uint
 from derain_zoo.outputs import (
     Inputs,
@@ -53,7 +53,7 @@ def synthesize(inputs: list[str], output: str, rain: str, seed: int = 0, overwri
     if not inputs:
         raise ValueError("no input given: pass one or more clean videos or frame folders")
     names = _sequence_names(inputs)
-    out = _check_output(output, overwrite, [Path(p) for p in inputs])
+    out = _check_output(output, overwrite, [Path(p) for p in inputs], names)
     partial = partial_path(out)
     remove_stale_partials(out)
     try:
@@ -70,12 +70,17 @@ def synthesize(inputs: list[str], output: str, rain: str, seed: int = 0, overwri
         remove(partial)
 
 
-def _check_output(output: str, overwrite: bool, inputs: list[Path]) -> Path:
-    """The output folder; a non-empty one needs ``--overwrite``, and none may be or hold an input."""
+def _check_output(output: str, overwrite: bool, inputs: list[Path], names: list[str]) -> Path:
+    """The output folder; a non-empty one needs ``--overwrite``, and neither it nor any sequence folder
+    the run writes may be, hold or lie inside an input, or hold an input frame under another name."""
     out = check_target(output, overwrite=True)  # kind, name length, writable; emptiness is checked here
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise UnsafeOutputError(f"output folder {out} is not empty; pass --overwrite to replace its sequences")
-    Inputs(inputs).check(out)
+    identified = Inputs(inputs)
+    identified.check(out)
+    for folder in ("gt", "rain", *LAYER_KEYS):
+        for name in names:
+            identified.check(out / folder / name)
     return out
 
 
