@@ -257,7 +257,8 @@ class DerainCLI(LightningCLI):
 
     def predict(self, **kwargs: Any) -> Any:
         """Run prediction; with ``--output`` write it to disk, else keep the sequences for callers of ``main``."""
-        from derain_zoo.predict import OutputExistsError, PredictionWriter, SequenceCollector, check_target
+        from derain_zoo.outputs import OutputExistsError, check_target
+        from derain_zoo.predict import PredictionWriter, SequenceCollector
 
         config = self.config[self.subcommand] if self.subcommand else self.config
         self.writer = None

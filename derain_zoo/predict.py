@@ -39,7 +39,20 @@ from derain_zoo.outputs import (
     rename_no_replace,
 )
 
-__all__ = ["OutputExistsError", "PartialOutput", "PredictionWriter", "UnsafeOutputError", "partial_path"]
+__all__ = [  # the output errors and partial_path live in derain_zoo.outputs and are re-exported for callers
+    "IncompleteOutputError",
+    "OutputExistsError",
+    "PartialOutput",
+    "PredictionWriter",
+    "SequenceCollector",
+    "TerminatedError",
+    "UnsafeOutputError",
+    "check_output_suffix",
+    "check_video_size",
+    "partial_path",
+    "side_by_side",
+    "to_uint8_frames",
+]
 
 
 class IncompleteOutputError(RuntimeError):
