@@ -454,6 +454,7 @@ def main(args: Sequence[str] | None = None) -> None:
         raise SystemExit(f"derain-zoo: error: {text}") from None
 
 
+STOPPED = "the run stopped (predict leaves no unfinished output)"
 WORKER_DIED = re.compile(r"DataLoader worker \(pid.*?\) (?:is killed by signal: (?P<signal>[^.]+)|exited unexpectedly)")
 
 
@@ -468,11 +469,11 @@ def _worker_death(text: str) -> str | None:
     if match is None:
         return None
     if match["signal"] == "Terminated":
-        return "terminated (SIGTERM) while DataLoader workers ran; the run stopped and wrote no unfinished output"
+        return f"terminated (SIGTERM) while DataLoader workers ran; {STOPPED}"
     how = f"was killed by signal: {match['signal']}" if match["signal"] else "exited unexpectedly"
     return (
-        f"a DataLoader worker {how} (out of memory, or /dev/shm full?); the run stopped and wrote no unfinished "
-        "output; free memory or pass --data.num_workers=0"
+        f"a DataLoader worker {how} (out of memory, or /dev/shm full?); {STOPPED}; free memory or pass "
+        "--data.num_workers=0"
     )
 
 
