@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import traceback
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -447,8 +448,8 @@ def main(args: Sequence[str] | None = None) -> None:
             raise
         text = " ".join(_worker_message(_os_message(_union_cause(_weights_cause(error)))).split())
         raise SystemExit(f"derain-zoo: error: {text}") from None
-    except RuntimeError as error:
-        text = _worker_death(str(error))
+    except (RuntimeError, ConnectionError, EOFError) as error:
+        text = _worker_death(error)
         if text is None or os.environ.get("DERAIN_ZOO_DEBUG"):
             raise
         raise SystemExit(f"derain-zoo: error: {text}") from None
@@ -458,23 +459,34 @@ STOPPED = "the run stopped (predict leaves no unfinished output)"
 WORKER_DIED = re.compile(r"DataLoader worker \(pid.*?\) (?:is killed by signal: (?P<signal>[^.]+)|exited unexpectedly)")
 
 
-def _worker_death(text: str) -> str | None:
-    """One line for torch's "DataLoader worker (pid N) is killed by signal: ..." (None for other errors).
+def _worker_death(error: BaseException) -> str | None:
+    """One line for a DataLoader worker that died under the run (None for any other error).
 
-    Workers ignore SIGTERM (``derain_zoo.data.workers``), but one killed before it could (just started)
-    ends the run as SIGTERM to the main process does; the OOM killer or a full /dev/shm (SIGBUS) kill
-    a worker outright, and the run stops the same way (Lightning has removed unfinished outputs).
+    Workers defer SIGTERM (``derain_zoo.data.workers``), but one killed before it could (just started, or
+    past its grace) ends the run as SIGTERM to the main process does. The OOM killer or a full /dev/shm (SIGBUS) kill a
+    worker outright: torch says "DataLoader worker (pid N) is killed by signal: ..." or "exited
+    unexpectedly", or, when the worker dies while handing a batch over, the main process's read of it
+    fails with a reset connection inside the DataLoader.
     """
-    match = WORKER_DIED.search(text)
-    if match is None:
-        return None
-    if match["signal"] == "Terminated":
+    match = WORKER_DIED.search(str(error))
+    if match is not None and match["signal"] == "Terminated":
         return f"terminated (SIGTERM) while DataLoader workers ran; {STOPPED}"
-    how = f"was killed by signal: {match['signal']}" if match["signal"] else "exited unexpectedly"
+    if match is not None:
+        how = f"was killed by signal: {match['signal']}" if match["signal"] else "exited unexpectedly"
+    elif isinstance(error, (ConnectionError, EOFError)) and _raised_in_dataloader(error):
+        how = "died while handing over a batch"
+    else:
+        return None
     return (
         f"a DataLoader worker {how} (out of memory, or /dev/shm full?); {STOPPED}; free memory or pass "
         "--data.num_workers=0"
     )
+
+
+def _raised_in_dataloader(error: BaseException) -> bool:
+    """Whether torch's DataLoader was on the stack where ``error`` was raised (a batch being received)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return any(frame.filename.endswith(os.path.join("torch", "utils", "data", "dataloader.py")) for frame in frames)
 
 
 def _worker_message(text: str) -> str:

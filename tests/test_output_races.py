@@ -347,7 +347,7 @@ def test_a_worker_killed_outright_ends_the_run_in_one_line(tmp_path):
     finally:
         process.kill()
     last = _last_line_of_failure(subprocess.CompletedProcess(process.args, process.returncode, "", stderr))
-    assert "DataLoader worker was killed by signal: Killed" in last and "--data.num_workers=0" in last, last
+    assert "a DataLoader worker" in last and "--data.num_workers=0" in last, last  # "killed by signal" or "exited"
     assert not output.exists()
     _no_partial(tmp_path)
 

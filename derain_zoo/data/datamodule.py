@@ -35,7 +35,7 @@ from derain_zoo.data.rain import NATURAL_SKEW
 from derain_zoo.data.sequence import FrameSequence, check_first_frames
 from derain_zoo.data.synthetic import SyntheticRainClips
 from derain_zoo.data.transforms import ClipAugment
-from derain_zoo.data.workers import SharedCollate, ignore_sigterm
+from derain_zoo.data.workers import SharedCollate, defer_sigterm
 from derain_zoo.inference import SequencePlan
 
 STAGE_SPLITS = {
@@ -217,7 +217,7 @@ class DerainDataModule(LightningDataModule, ABC):
     def _loader(self, data: Dataset, batch_size: int, collate_fn: Callable, **kwargs: Any) -> DataLoader:
         """A DataLoader with this module's workers; workers persist so a frame cache survives epochs.
 
-        Workers fail in one line and leave SIGTERM to the main process (``derain_zoo.data.workers``).
+        Workers fail in one line and defer SIGTERM to the main process (``derain_zoo.data.workers``).
         """
         return DataLoader(
             data,
@@ -226,7 +226,7 @@ class DerainDataModule(LightningDataModule, ABC):
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
             collate_fn=SharedCollate(collate_fn),
-            worker_init_fn=ignore_sigterm if self.num_workers > 0 else None,
+            worker_init_fn=defer_sigterm if self.num_workers > 0 else None,
             **kwargs,
         )
 

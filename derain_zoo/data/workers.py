@@ -4,14 +4,17 @@ A worker hands each batch over through shared memory. Left to the queue, that co
 feeder thread: when ``/dev/shm`` is full or the file-size limit (``ulimit -f``) too low, the thread
 printed ``RuntimeError: unable to resize file`` and dropped the batch, and the main process waited
 for it forever. ``SharedCollate`` moves the batch into shared memory inside the worker's own fetch,
-so the failure travels to the main process as the worker's error. Workers ignore SIGTERM: sent to
-the whole process group (systemd, Slurm, ``timeout``), it would kill them first and surface as
+so the failure travels to the main process as the worker's error. Workers defer SIGTERM: sent to
+the whole process group (systemd, Slurm, ``timeout``), it killed them first and surfaced as
 ``DataLoader worker (pid N) is killed by signal: Terminated``; the main process gets it as well,
-stops the run cleanly and shuts its workers down.
+stops the run cleanly and shuts its workers down. A worker still alive ``SIGTERM_GRACE_S`` seconds
+after its SIGTERM ends by it all the same: ignoring it for good hung the main process's exit, which
+terminates leftover workers and waits for them.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Callable
 from dataclasses import fields, is_dataclass
@@ -57,6 +60,20 @@ def share(batch: Any) -> None:
         ) from None
 
 
-def ignore_sigterm(worker_id: int) -> None:
-    """``worker_init_fn``: leave SIGTERM to the main process, which stops the run and shuts the workers down."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+SIGTERM_GRACE_S = 5
+
+
+def defer_sigterm(worker_id: int) -> None:
+    """``worker_init_fn``: leave SIGTERM to the main process for ``SIGTERM_GRACE_S`` seconds."""
+    signal.signal(signal.SIGTERM, _terminate_later)
+
+
+def _terminate_later(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGALRM, _terminate_now)
+    signal.alarm(SIGTERM_GRACE_S)
+
+
+def _terminate_now(signum: int, frame: object) -> None:
+    """End by SIGTERM itself, so torch reports the worker as terminated, as an undeferred SIGTERM would be."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
