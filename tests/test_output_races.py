@@ -270,6 +270,19 @@ def test_synthesize_overwrite_refuses_frames_of_an_earlier_longer_run(tmp_path, 
     _no_partial(tmp_path)
 
 
+def test_synthesize_refuses_a_ground_truth_frame_hard_linked_to_its_input(tmp_path, clip):
+    output = tmp_path / "dataset"
+    (output / "gt" / "clip").mkdir(parents=True)
+    os.link(clip / "00001.png", output / "gt" / "clip" / "00001.png")  # cp -al clean/ dataset/gt/
+    before = _hashes(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        _synthesize("--input", str(clip), "--output", str(output), "--overwrite")
+    message = str(exit_info.value.code)
+    assert str(output / "gt" / "clip" / "00001.png") in message and str(clip / "00001.png") in message, message
+    assert _hashes(tmp_path) == before
+    _no_partial(tmp_path)
+
+
 # ------------------------------------------------------------------------------------- item 8
 def test_shared_memory_running_out_in_workers_fails_in_one_line_not_a_hang(tmp_path):
     """RLIMIT_FSIZE makes torch's shared-memory file fail to grow, as a full /dev/shm does.
@@ -286,6 +299,30 @@ def test_shared_memory_running_out_in_workers_fails_in_one_line_not_a_hang(tmp_p
     assert "shared memory" in last and "--data.num_workers=0" in last, last
     assert time.monotonic() - started < 120
     assert not (tmp_path / "out").exists()
+    _no_partial(tmp_path)
+
+
+def _children(pid: int) -> list[int]:
+    """Child process ids of ``pid`` (Linux /proc)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def test_a_worker_killed_outright_ends_the_run_in_one_line(tmp_path):
+    """The OOM killer or a full /dev/shm (SIGBUS) kill a worker: torch's traceback becomes one line."""
+    if not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists():
+        pytest.skip("needs Linux /proc/<pid>/task/<pid>/children to find the workers")
+    output = tmp_path / "derained.avi"
+    process = _start(tmp_path, output, "--data.num_workers=2")
+    try:
+        _wait_for_partial(tmp_path, process)
+        os.kill(_children(process.pid)[0], signal.SIGKILL)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    last = _last_line_of_failure(subprocess.CompletedProcess(process.args, process.returncode, "", stderr))
+    assert "a DataLoader worker" in last and "--data.num_workers=0" in last, last  # "killed by signal" or "exited"
+    assert not output.exists()
     _no_partial(tmp_path)
 
 
@@ -325,41 +362,4 @@ def test_sigterm_stops_synthesize_and_leaves_nothing(tmp_path):
     last = _last_line_of_failure(subprocess.CompletedProcess(process.args, process.returncode, "", stderr))
     assert "SIGTERM" in last, last
     assert not output.exists()
-    _no_partial(tmp_path)
-
-
-def _children(pid: int) -> list[int]:
-    """Child process ids of ``pid`` (Linux /proc)."""
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(child) for child in path.read_text().split()] if path.exists() else []
-
-
-def test_a_worker_killed_outright_ends_the_run_in_one_line(tmp_path):
-    """The OOM killer or a full /dev/shm (SIGBUS) kill a worker: torch's traceback becomes one line."""
-    if not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists():
-        pytest.skip("needs Linux /proc/<pid>/task/<pid>/children to find the workers")
-    output = tmp_path / "derained.avi"
-    process = _start(tmp_path, output, "--data.num_workers=2")
-    try:
-        _wait_for_partial(tmp_path, process)
-        os.kill(_children(process.pid)[0], signal.SIGKILL)
-        _, stderr = process.communicate(timeout=120)
-    finally:
-        process.kill()
-    last = _last_line_of_failure(subprocess.CompletedProcess(process.args, process.returncode, "", stderr))
-    assert "a DataLoader worker" in last and "--data.num_workers=0" in last, last  # "killed by signal" or "exited"
-    assert not output.exists()
-    _no_partial(tmp_path)
-
-
-def test_synthesize_refuses_a_ground_truth_frame_hard_linked_to_its_input(tmp_path, clip):
-    output = tmp_path / "dataset"
-    (output / "gt" / "clip").mkdir(parents=True)
-    os.link(clip / "00001.png", output / "gt" / "clip" / "00001.png")  # cp -al clean/ dataset/gt/
-    before = _hashes(tmp_path)
-    with pytest.raises(SystemExit) as exit_info:
-        _synthesize("--input", str(clip), "--output", str(output), "--overwrite")
-    message = str(exit_info.value.code)
-    assert str(output / "gt" / "clip" / "00001.png") in message and str(clip / "00001.png") in message, message
-    assert _hashes(tmp_path) == before
     _no_partial(tmp_path)
