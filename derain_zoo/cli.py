@@ -5,8 +5,10 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import re
 import subprocess
 import sys
+import traceback
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -136,6 +138,24 @@ def check_weights(config: Any, subcommand: str, argv: Sequence[str]) -> None:
         adopt_init_args(init_args, cls, entry.init_args, str(entry.path), _typed_model_args(argv))
 
 
+def check_predict_input(config: Any, subcommand: str, argv: Sequence[str]) -> None:
+    """Refuse ``predict --output`` with no input: it restored the built-in synthetic test set into files.
+
+    A user who forgot ``--data.input`` got eight videos they did not ask for and exit 0; naming the
+    synthetic data (``--data=synthetic``) on the command line still restores it on purpose.
+    """
+    data = config.get("data")
+    if subcommand != "predict" or not config.get("output") or data is None:
+        return
+    init_args = data.get("init_args") or {}
+    synthetic = data.get("class_path") == _default_data()
+    if synthetic and not init_args.get("input") and not any(arg.partition("=")[0] == "--data" for arg in argv):
+        raise UserError(
+            "predict has no input: pass --data.input=<rainy video, frame folder or folder of them> (or "
+            "--data=<dataset> --data.root=<folder>); --data=synthetic restores the built-in synthetic test set"
+        )
+
+
 def adopt_init_args(init_args: Any, cls: type, needed: dict[str, Any], source: str, typed: set[str]) -> None:
     """Set the architecture arguments ``needed`` by weights from ``source``; refuse a user value that disagrees.
 
@@ -238,7 +258,8 @@ class DerainCLI(LightningCLI):
 
     def predict(self, **kwargs: Any) -> Any:
         """Run prediction; with ``--output`` write it to disk, else keep the sequences for callers of ``main``."""
-        from derain_zoo.predict import OutputExistsError, PredictionWriter, SequenceCollector, check_target
+        from derain_zoo.outputs import OutputExistsError, check_target
+        from derain_zoo.predict import PredictionWriter, SequenceCollector
 
         config = self.config[self.subcommand] if self.subcommand else self.config
         self.writer = None
@@ -289,6 +310,7 @@ class DerainCLI(LightningCLI):
         if self.subcommand:
             config = self.config[self.subcommand]
             check_weights(config, self.subcommand, self.argv)
+            check_predict_input(config, self.subcommand, self.argv)
             trainer = config.get("trainer")
             check_folder(trainer.get("default_root_dir") if trainer is not None else None, "--trainer.default_root_dir")
 
@@ -328,6 +350,49 @@ def _rewrite_names(args: list[str]) -> list[str]:
     return out
 
 
+def _rewrite_config_files(args: list[str]) -> list[str]:
+    """Pass ``--config`` files whose ``model`` / ``data`` name an alias as their content with class paths.
+
+    The command line accepts ``--model=identity``; a config file saying ``model: identity`` ended in a
+    400-character parser dump. A file that needs no rewrite is passed as given (its path kept).
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        key, sep, value = args[i].partition("=")
+        if key == "--config" and not sep and i + 1 < len(args):
+            i += 1
+            value, sep = args[i], "="
+        out.append(f"--config={_resolved_config(value)}" if key == "--config" and sep else args[i])
+        i += 1
+    return out
+
+
+def _resolved_config(path: str) -> str:
+    """The config at ``path`` with aliases turned into class paths, as YAML text; ``path`` itself when unchanged."""
+    import yaml
+
+    try:
+        config = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError):
+        return path  # not a readable file (or YAML given inline): the parser reports it
+    tables = {"model": ("model", model_registry), "data": ("data", data_registry)}
+    changed = False
+    for key, (kind, registry) in tables.items() if isinstance(config, dict) else ():
+        entry = config.get(key)
+        name = entry.get("class_path") if isinstance(entry, dict) else entry
+        if not isinstance(name, str):
+            continue
+        try:
+            resolved = resolve(name, registry(), kind)
+        except UnknownNameError as error:
+            raise UnknownNameError(f"{error} (in {path})") from None
+        if resolved != name:
+            config[key] = {**entry, "class_path": resolved} if isinstance(entry, dict) else resolved
+            changed = True
+    return yaml.safe_dump(config, sort_keys=False) if changed else path
+
+
 def _default_data() -> str:
     from derain_zoo.data import SyntheticRainDataModule
 
@@ -358,6 +423,7 @@ def usage() -> str:
 def main(args: Sequence[str] | None = None) -> None:
     """Entry point of the console script: user mistakes end in one line and a non-zero exit."""
     from derain_zoo.data.layouts import DatasetNotFoundError
+    from derain_zoo.data.workers import WorkerMemoryError
     from derain_zoo.models.base import NonFiniteLossError
     from derain_zoo.predict import IncompleteOutputError
 
@@ -372,6 +438,7 @@ def main(args: Sequence[str] | None = None) -> None:
         PermissionError,
         ValueError,
         IncompleteOutputError,
+        WorkerMemoryError,
     )
     try:
         configure_allocator()  # DERAIN_ZOO_ALLOCATOR=heap: a process-wide choice, made before any model runs
@@ -381,6 +448,45 @@ def main(args: Sequence[str] | None = None) -> None:
             raise
         text = " ".join(_worker_message(_os_message(_union_cause(_weights_cause(error)))).split())
         raise SystemExit(f"derain-zoo: error: {text}") from None
+    except (RuntimeError, ConnectionError, EOFError) as error:
+        text = _worker_death(error)
+        if text is None or os.environ.get("DERAIN_ZOO_DEBUG"):
+            raise
+        raise SystemExit(f"derain-zoo: error: {text}") from None
+
+
+STOPPED = "the run stopped (predict leaves no unfinished output)"
+WORKER_DIED = re.compile(r"DataLoader worker \(pid.*?\) (?:is killed by signal: (?P<signal>[^.]+)|exited unexpectedly)")
+
+
+def _worker_death(error: BaseException) -> str | None:
+    """One line for a DataLoader worker that died under the run (None for any other error).
+
+    Workers defer SIGTERM (``derain_zoo.data.workers``), but one killed before it could (just started, or
+    past its grace) ends the run as SIGTERM to the main process does. The OOM killer or a full /dev/shm (SIGBUS) kill a
+    worker outright: torch says "DataLoader worker (pid N) is killed by signal: ..." or "exited
+    unexpectedly", or, when the worker dies while handing a batch over, the main process's read of it
+    fails with a reset connection inside the DataLoader.
+    """
+    match = WORKER_DIED.search(str(error))
+    if match is not None and match["signal"] == "Terminated":
+        return f"terminated (SIGTERM) while DataLoader workers ran; {STOPPED}"
+    if match is not None:
+        how = f"was killed by signal: {match['signal']}" if match["signal"] else "exited unexpectedly"
+    elif isinstance(error, (ConnectionError, EOFError)) and _raised_in_dataloader(error):
+        how = "died while handing over a batch"
+    else:
+        return None
+    return (
+        f"a DataLoader worker {how} (out of memory, or /dev/shm full?); {STOPPED}; free memory or pass "
+        "--data.num_workers=0"
+    )
+
+
+def _raised_in_dataloader(error: BaseException) -> bool:
+    """Whether torch's DataLoader was on the stack where ``error`` was raised (a batch being received)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return any(frame.filename.endswith(os.path.join("torch", "utils", "data", "dataloader.py")) for frame in frames)
 
 
 def _worker_message(text: str) -> str:
@@ -455,7 +561,7 @@ def run(args: Sequence[str] | None = None) -> DerainCLI | None:
         _run_tool(argv[0], argv[1:])
         return None
     try:
-        argv = _rewrite_names(argv)
+        argv = _rewrite_config_files(_rewrite_names(argv))
     except UnknownNameError as error:
         raise SystemExit(f"derain-zoo: error: {error}") from None
     from derain_zoo.data import DerainDataModule

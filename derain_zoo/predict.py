@@ -9,7 +9,6 @@ existing output is only replaced when the user asked for it with ``--overwrite``
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,14 +24,35 @@ from derain_zoo.data import video_io
 from derain_zoo.data.batch import VideoBatch
 from derain_zoo.data.sequence import FrameSequence
 from derain_zoo.frames import to_uint
+from derain_zoo.outputs import (
+    Inputs,
+    OutputExistsError,
+    UnsafeOutputError,
+    appeared,
+    check_stale_frames,
+    check_target,
+    move_frames_into,
+    output_path,
+    partial_path,
+    remove,
+    remove_stale_partials,
+    rename_no_replace,
+)
 
-
-class OutputExistsError(FileExistsError):
-    """The prediction target exists and ``--overwrite`` was not given."""
-
-
-class UnsafeOutputError(ValueError):
-    """Writing the output would destroy an input, another output of the run or a file the run did not write."""
+__all__ = [  # the output errors and partial_path live in derain_zoo.outputs and are re-exported for callers
+    "IncompleteOutputError",
+    "OutputExistsError",
+    "PartialOutput",
+    "PredictionWriter",
+    "SequenceCollector",
+    "TerminatedError",
+    "UnsafeOutputError",
+    "check_output_suffix",
+    "check_video_size",
+    "partial_path",
+    "side_by_side",
+    "to_uint8_frames",
+]
 
 
 class IncompleteOutputError(RuntimeError):
@@ -57,49 +77,6 @@ def side_by_side(rain: Iterable[np.ndarray], restored: Iterable[np.ndarray]) -> 
     """rain | derained, frame by frame, so a viewer sees what was removed."""
     for left, right in zip(rain, restored, strict=False):
         yield np.concatenate([left, right], axis=1)
-
-
-def partial_path(target: Path) -> Path:
-    """Hidden sibling of ``target``, unique per process, that keeps its suffix (OpenCV picks the codec from it)."""
-    if video_io.is_video(target):
-        return target.with_name(f".{target.stem}.partial-{os.getpid()}{target.suffix}")
-    return target.with_name(f".{target.name}.partial-{os.getpid()}")
-
-
-def output_path(target: str | Path) -> Path:
-    """``target`` made absolute with ``..`` and links resolved in its folder, its own name kept.
-
-    ``dir/../dir`` must name ``dir`` itself: renaming onto the unresolved spelling fails once
-    ``dir`` is replaced. The last component is not followed, so a link there is seen as a link.
-    """
-    path = Path(target).expanduser()
-    if path.name in ("", ".."):  # "." or "..": the folder itself
-        return path.resolve()
-    return path.parent.resolve() / path.name
-
-
-def check_target(target: str | Path, overwrite: bool) -> Path:
-    """The output path, or an error when it exists and may not be replaced, or is of the wrong kind."""
-    target = output_path(target)
-    if target.is_symlink():
-        raise UnsafeOutputError(f"output {target} is a symbolic link; pass the path it points to")
-    blocking = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
-    if blocking is not None:
-        raise UnsafeOutputError(f"output {target}: {blocking} is a file, not a folder; choose another --output")
-    # the result is written beside the target (a hidden partial name), frames then moved into a folder target
-    folders = [next(p for p in target.parents if p.exists())] + ([target] if target.is_dir() else [])
-    for folder in folders:
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise UnsafeOutputError(f"output {target}: {folder} is not writable; choose another --output")
-    if not target.exists():
-        return target
-    if not overwrite:
-        raise OutputExistsError(f"output {target} already exists; pass --overwrite to replace it")
-    if video_io.is_video(target) and target.is_dir():
-        raise UnsafeOutputError(f"output {target} is a folder, not a video file; --overwrite replaces only files")
-    if not video_io.is_video(target) and not target.is_dir():
-        raise UnsafeOutputError(f"output {target} is a file, but frames are written to a folder; choose another name")
-    return target
 
 
 def check_output_suffix(output: Path) -> None:
@@ -130,44 +107,6 @@ def check_video_size(target: Path, height: int, width: int) -> None:
         )
 
 
-def check_stale_frames(target: Path, frames: int) -> None:
-    """Refuse a frame folder that holds numbered frames beyond the ``frames`` this run writes.
-
-    ``--overwrite`` replaces only the frames the run writes; frames left by an earlier, longer run
-    would silently lengthen the result, and deleting them would remove files the run did not write.
-    """
-    if not target.is_dir():
-        return
-    stale = sorted(p.name for p in target.iterdir() if _frame_number(p) > frames)
-    if stale:
-        raise UnsafeOutputError(
-            f"output folder {target} holds {stale[0]}..{stale[-1]} beyond the {frames} frames this run writes "
-            "(from an earlier, longer run?); remove them or choose another --output"
-        )
-
-
-def _frame_number(path: Path) -> int:
-    """The number of a frame file as write_frames names it (00007.png -> 7), 0 for any other file."""
-    match = video_io.FRAME_FILE.fullmatch(path.name)
-    return int(match.group(1)) if match and path.is_file() else 0
-
-
-def check_not_input(target: Path, inputs: Iterable[Path]) -> None:
-    """Refuse an output that is, contains or lies inside an input (links and ``..`` resolved)."""
-    real = target.resolve()
-    for source in inputs:
-        source_real = Path(source).resolve()
-        if real == source_real:
-            relation = "is"
-        elif source_real in real.parents:
-            relation = "lies inside"
-        elif real in source_real.parents:
-            relation = "contains"
-        else:
-            continue
-        raise UnsafeOutputError(f"output {target} {relation} the input {source}; choose an --output outside the input")
-
-
 class PartialOutput:
     """One output (video file or frame folder) written frame by frame under a hidden temporary name.
 
@@ -179,8 +118,10 @@ class PartialOutput:
 
     def __init__(self, target: Path, fps: float, overwrite: bool = False) -> None:
         self.target = check_target(target, overwrite)
+        self.overwrite = overwrite
         self.partial = partial_path(self.target)
-        _remove(self.partial)
+        remove(self.partial)
+        remove_stale_partials(self.target)
         self.frames = 0
         self._video = video_io.VideoFileWriter(self.partial, fps) if video_io.is_video(self.target) else None
 
@@ -214,14 +155,20 @@ class PartialOutput:
         return self.target
 
     def _move_into_place(self) -> None:
-        """Rename the file or new folder; into an existing folder move only this run's frames."""
+        """Rename the file or new folder, never onto one that appeared meanwhile unless ``--overwrite``.
+
+        With ``--overwrite`` an existing folder receives only this run's frames; without it the move
+        refuses any target, so of two runs writing one output the second fails instead of winning.
+        """
         try:
-            if self._video is None and self.target.is_dir():
-                for frame in sorted(self.partial.iterdir()):
-                    os.replace(frame, self.target / frame.name)
-                self.partial.rmdir()
+            if not self.overwrite:
+                rename_no_replace(self.partial, self.target)
+            elif self._video is None and self.target.is_dir():
+                move_frames_into(self.partial, self.target)
             else:
                 os.replace(self.partial, self.target)
+        except FileExistsError:
+            raise appeared(self.target) from None
         except OSError as error:
             raise video_io.WriteError(f"could not write {self.target}: {error.strerror or error}") from error
 
@@ -229,14 +176,7 @@ class PartialOutput:
         """Drop the temporary output so an interrupted run leaves nothing under either name."""
         if self._video is not None:
             self._video.close()
-        _remove(self.partial)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
+        remove(self.partial)
 
 
 class PredictionWriter(BasePredictionWriter):
@@ -269,7 +209,7 @@ class PredictionWriter(BasePredictionWriter):
         self.written: list[Path] = []
         self._open: dict[str, tuple[PartialOutput, tqdm]] = {}
         self._sequences = 1
-        self._inputs: list[Path] = []
+        self._inputs = Inputs([])
         self._claimed: dict[str, str] = {}
         self._planned = False  # every target was checked up front (the datasets named their sequences)
 
@@ -282,8 +222,8 @@ class PredictionWriter(BasePredictionWriter):
         sequences = _predict_sequences(trainer)
         self._sequences = len(sequences) if sequences is not None else _sequence_count(trainer)
         self.written, self._open, self._claimed = [], {}, {}
-        self._inputs = _input_paths(trainer, sequences or [])
-        check_not_input(self.output, self._inputs)
+        self._inputs = Inputs(_input_paths(trainer, sequences or []))
+        self._inputs.check(self.output)
         if self._sequences == 1:
             check_target(self.output, self.overwrite)
         for seq in sequences or []:
@@ -302,7 +242,7 @@ class PredictionWriter(BasePredictionWriter):
                 "rename one of the inputs"
             )
         self._claimed[key] = name
-        check_not_input(target, self._inputs)
+        self._inputs.check(target)
         check_target(target, self.overwrite)
         if frames is not None and self.overwrite and not video_io.is_video(target):
             check_stale_frames(target, frames)

@@ -343,3 +343,104 @@ def test_a_bad_frame_read_in_a_worker_is_one_line_naming_it(tmp_path, fault):
     assert message.startswith("derain-zoo: error:") and "\n" not in message and "Traceback" not in message, message
     assert f"{bad.parent.parent.name}/s1/{bad.name}" in message, message
     assert _hashes(root) == before
+
+
+# ----------------------------------------------------------- issue 27: silently wrong or cryptic inputs
+def test_a_truncated_avi_is_refused_not_restored_in_part(tmp_path):
+    """Item 5: the header says 16 frames, only some decode; predict wrote the part and exited 0."""
+    whole = tmp_path / "whole.avi"
+    write_video(whole, list(_frames(16, seed=1, height=32, width=32)), fps=10)
+    cut = tmp_path / "inputs" / "cut.avi"
+    cut.parent.mkdir()
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    message = _refused(_predict(tmp_path, cut, f"--output={tmp_path / 'out.avi'}"))
+    assert str(cut) in message and "16" in message and "truncated" in message, message
+    assert not (tmp_path / "out.avi").exists()
+
+
+def test_ground_truth_without_rain_is_refused_like_rain_without_ground_truth(tmp_path):
+    """Item 6: gt/s2 without rain/s2 was skipped without a word and the mean covered s1 alone."""
+    root = tmp_path / "mine"
+    _pair(root, "s1", 4, seed=1)
+    video_io.write_frames(root / "gt" / "s2", _frames(4, seed=2))
+    message = _refused(
+        [
+            "test",
+            "--model=identity",
+            "--data=folder",
+            f"--data.root={root}",
+            f"--trainer.default_root_dir={tmp_path / 'run'}",
+        ]
+    )
+    assert str(root / "gt" / "s2") in message and "no rain" in message, message
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_predict_without_an_input_is_refused_not_run_on_the_synthetic_test_set(tmp_path):
+    """Item 7: a forgotten --data.input wrote eight synthetic-test videos nobody asked for."""
+    message = _refused(
+        [
+            "predict",
+            "--model=identity",
+            f"--output={tmp_path / 'out.mp4'}",
+            f"--trainer.default_root_dir={tmp_path / 'run'}",
+        ]
+    )
+    assert "--data.input" in message, message
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_folder_of_frame_folders_is_read_as_several_sequences(tmp_path):
+    """Item 11: NTURain's own layout (one folder of frames per sequence) said "holds no frames"."""
+    inputs = tmp_path / "Dataset_Testing_RealRain"
+    video_io.write_frames(inputs / "ra1_Rain", _frames(3, seed=1))
+    video_io.write_frames(inputs / "ra2_Rain", _frames(4, seed=2))
+    main([*_predict(tmp_path, inputs, f"--output={tmp_path / 'out'}"), *QUIET])
+    for name, count in (("ra1_Rain", 3), ("ra2_Rain", 4)):
+        restored = video_io.read_frames(tmp_path / "out" / name)[0]
+        np.testing.assert_array_equal(restored, video_io.read_frames(inputs / name)[0])
+        assert len(restored) == count
+
+
+def test_a_folder_of_folders_without_frames_says_what_it_holds(tmp_path):
+    root = tmp_path / "NTURain"
+    video_io.write_frames(root / "Dataset_Testing_RealRain" / "ra1_Rain", _frames(2, seed=1))
+    message = _refused(_predict(tmp_path, root, f"--output={tmp_path / 'out'}"))
+    assert "Dataset_Testing_RealRain" in message and "--data.input=" in message, message
+    assert "holds no frames" not in message and not (tmp_path / "out").exists()
+
+
+def test_weights_of_another_model_name_the_model_they_belong_to(tmp_path, frames):
+    """Item 12: J4R-Net weights given to RainTRN said "need extractor_blocks=2, which model 'raintrn' does not take"."""
+    from derain_zoo.weights import weights_dir
+
+    source = weights_dir() / "j4rnet-synthetic-cpu.pt"
+    message = _refused(
+        ["predict", "--model=raintrn", f"--model.weights={source}", *_predict(tmp_path, frames)[2:], "--output=x"]
+    )
+    assert "j4rnet" in message and "--model=j4rnet" in message and "extractor_blocks" not in message, message
+
+
+@pytest.mark.parametrize("model", ["identity", "Identity", "derain_zoo.models.Identity"])
+def test_a_config_file_may_name_the_model_and_data_by_alias(tmp_path, frames, model):
+    """Item 13: ``model: identity`` worked on the command line but ended in a 416-character parser dump in a file."""
+    config = tmp_path / "run.yaml"
+    config.write_text(f"model: {model}\ndata:\n  class_path: video\n  init_args:\n    input: {frames}\n")
+    main(
+        [
+            "predict",
+            "--config",
+            str(config),
+            f"--output={tmp_path / 'out'}",
+            f"--trainer.default_root_dir={tmp_path / 'run'}",
+            *QUIET,
+        ]
+    )
+    np.testing.assert_array_equal(video_io.read_frames(tmp_path / "out")[0], video_io.read_frames(frames)[0])
+
+
+def test_a_config_file_naming_an_unknown_model_is_one_line(tmp_path, frames):
+    config = tmp_path / "run.yaml"
+    config.write_text("model: nosuchmodel\n")
+    message = _refused(["predict", f"--config={config}", f"--data.input={frames}", "--output=x"])
+    assert "nosuchmodel" in message and str(config) in message and len(message) < 400, message

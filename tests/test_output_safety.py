@@ -217,7 +217,7 @@ def test_outputs_that_still_collide_are_refused_before_anything_is_written(tmp_p
 
 
 # ------------------------------------------------------------------------------------- item 5
-def _console_limited(args: list[str], max_file_bytes: int) -> subprocess.CompletedProcess:
+def _console_limited(args: list[str], max_file_bytes: int, timeout: float = 600) -> subprocess.CompletedProcess:
     """The installed console script with writes failing past ``max_file_bytes`` bytes per file.
 
     RLIMIT_FSIZE makes a write past the limit fail with EFBIG (Python ignores SIGXFSZ), which is
@@ -229,7 +229,7 @@ def _console_limited(args: list[str], max_file_bytes: int) -> subprocess.Complet
 
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     return subprocess.run(
-        ["derain-zoo", *args], capture_output=True, text=True, timeout=600, preexec_fn=limit, env=env, check=False
+        ["derain-zoo", *args], capture_output=True, text=True, timeout=timeout, preexec_fn=limit, env=env, check=False
     )
 
 

@@ -35,6 +35,7 @@ from derain_zoo.data.rain import NATURAL_SKEW
 from derain_zoo.data.sequence import FrameSequence, check_first_frames
 from derain_zoo.data.synthetic import SyntheticRainClips
 from derain_zoo.data.transforms import ClipAugment
+from derain_zoo.data.workers import SharedCollate, defer_sigterm
 from derain_zoo.inference import SequencePlan
 
 STAGE_SPLITS = {
@@ -213,14 +214,19 @@ class DerainDataModule(LightningDataModule, ABC):
             sampler = SequenceShardSampler(data, trainer.world_size, trainer.global_rank)
         return self._loader(data, 1, sampler=sampler, collate_fn=collate_sequence)
 
-    def _loader(self, data: Dataset, batch_size: int, **kwargs: Any) -> DataLoader:
-        """A DataLoader with this module's workers; workers persist so a frame cache survives epochs."""
+    def _loader(self, data: Dataset, batch_size: int, collate_fn: Callable, **kwargs: Any) -> DataLoader:
+        """A DataLoader with this module's workers; workers persist so a frame cache survives epochs.
+
+        Workers fail in one line and defer SIGTERM to the main process (``derain_zoo.data.workers``).
+        """
         return DataLoader(
             data,
             batch_size=batch_size,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
+            collate_fn=SharedCollate(collate_fn),
+            worker_init_fn=defer_sigterm if self.num_workers > 0 else None,
             **kwargs,
         )
 

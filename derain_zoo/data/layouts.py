@@ -38,6 +38,11 @@ def _children(folder: Path) -> list[Path]:
     return sorted(found, key=video_io.natural_key)
 
 
+def _name(path: Path) -> str:
+    """The sequence name of a folder (its name) or video file (its stem)."""
+    return path.stem if path.is_file() else path.name
+
+
 def _partner(folder: Path, name: str) -> Path | None:
     """The ground-truth entry for sequence ``name``: a folder or a video file with any video suffix."""
     if (folder / name).is_dir():
@@ -77,7 +82,7 @@ def nturain_sequences(root: str | Path, split: str, cache: bool = False) -> list
     folder = _require_dir(Path(root) / NTURAIN_SPLITS[split], root, NTURAIN_LAYOUT, "Pass the folder that holds it.")
     sequences = []
     for path in _children(folder):
-        match = _NTU_RAIN.match(path.stem if path.is_file() else path.name)
+        match = _NTU_RAIN.match(_name(path))
         if match is None:
             continue
         clean = None
@@ -126,7 +131,7 @@ def folder_sequences(root: str | Path, cache: bool = False, require_clean: bool 
     if not gt_dir.is_dir():
         if require_clean:
             _require_dir(gt_dir, root, FOLDER_LAYOUT, hint)
-        return [_make(p.stem if p.is_file() else p.name, p, None, {}, cache) for p in _children(rain_dir)]
+        return [_make(_name(p), p, None, {}, cache) for p in _children(rain_dir)]
     layers = {key: Path(root) / key for key in LAYER_CHANNELS}
     return _paired_children(rain_dir, gt_dir, layers, root, FOLDER_LAYOUT, cache)
 
@@ -134,10 +139,21 @@ def folder_sequences(root: str | Path, cache: bool = False, require_clean: bool 
 def _paired_children(
     rain_dir: Path, gt_dir: Path, layer_dirs: dict[str, Path], root: str | Path, layout: str, cache: bool
 ) -> list[FrameSequence]:
-    """One sequence per entry of ``rain_dir``, each with its same-named GT entry (and layers if present)."""
+    """One sequence per entry of ``rain_dir``, each with its same-named GT entry (and layers if present).
+
+    Ground truth without rain is refused as rain without ground truth is: skipped without a word,
+    the mean would silently cover fewer sequences than the user put there.
+    """
+    rain_names = {_name(path) for path in _children(rain_dir)}
+    for path in _children(gt_dir):
+        if _name(path) not in rain_names:
+            raise ValueError(
+                f"ground truth {path} has no rain sequence in {rain_dir} (expected {rain_dir / _name(path)}); "
+                "add its rainy frames or move it out of the dataset"
+            )
     sequences = []
     for path in _children(rain_dir):
-        name = path.stem if path.is_file() else path.name
+        name = _name(path)
         clean = _partner(gt_dir, name)
         if clean is None:
             raise ValueError(f"rain sequence {path} has no ground truth in {gt_dir} (expected {gt_dir / name})")
@@ -170,20 +186,22 @@ def _single_image(rain: Path, clean: Path, cache: bool) -> FrameSequence:
     return FrameSequence(rain.stem, FrameSource(rain, cache, [rain]), FrameSource(clean, cache, [clean]))
 
 
-INPUT_LAYOUT = f"a video file ({', '.join(video_io.VIDEO_SUFFIXES)}), a folder of frames, or a folder of videos"
+INPUT_LAYOUT = (
+    f"a video file ({', '.join(video_io.VIDEO_SUFFIXES)}), a folder of frames, or a folder of videos or frame folders"
+)
 
 
 def input_sequences(path: str | Path, cache: bool = False) -> list[FrameSequence]:
-    """Rainy footage given by the user, without ground truth: one video, one frame folder, or a
-    folder of videos (one sequence each)."""
+    """Rainy footage given by the user, without ground truth: one video, one frame folder, or a folder
+    of videos and frame folders (one sequence each, as NTURain's real-rain split is laid out)."""
     path = Path(path)
     if path.is_file() and video_io.is_video(path):
         return [FrameSequence(path.stem, FrameSource(path, cache))]
     if not path.is_dir():
         raise DatasetNotFoundError(path, INPUT_LAYOUT, "Pass --data.input=<video or folder>.")
-    files = [p for p in sorted(path.iterdir(), key=video_io.natural_key) if not p.name.startswith(".") and p.is_file()]
-    videos = [p for p in files if video_io.is_video(p)]
-    images = [p for p in files if p.suffix.lower() in video_io.IMAGE_SUFFIXES]
+    entries = [p for p in sorted(path.iterdir(), key=video_io.natural_key) if not p.name.startswith(".")]
+    videos = [p for p in entries if p.is_file() and video_io.is_video(p)]
+    images = [p for p in entries if p.is_file() and p.suffix.lower() in video_io.IMAGE_SUFFIXES]
     if videos and images:
         # neither reading is what the user meant for sure: the videos alone drop the images, the frames alone
         # drop the videos (a cover.jpg beside two clips became one 1-frame sequence)
@@ -191,9 +209,35 @@ def input_sequences(path: str | Path, cache: bool = False) -> list[FrameSequence
             f"{path} holds both videos ({_few(videos)}) and images ({_few(images)}); pass one video "
             f"(--data.input={videos[0]}), or a folder that holds only videos or only the frames of one sequence"
         )
-    if videos:
-        return [FrameSequence(name, FrameSource(p, cache)) for name, p in zip(video_names(videos), videos, strict=True)]
-    return [FrameSequence(path.name, FrameSource(path, cache))]
+    if images:
+        return [FrameSequence(path.name, FrameSource(path, cache))]
+    folders = [p for p in entries if p.is_dir()]
+    sequences = [p for p in folders if _holds_frames(p)]
+    if videos or sequences:
+        names = video_names(videos) + [p.name for p in sequences]
+        return [FrameSequence(name, FrameSource(p, cache)) for name, p in zip(names, videos + sequences, strict=True)]
+    if folders:
+        raise ValueError(
+            f"{path} holds only folders ({_few(folders)}) whose files are not frames: pass the folder of the "
+            f"sequences to restore (videos or frame folders), e.g. --data.input={_deepest_sequences(path)}"
+        )
+    return [FrameSequence(path.name, FrameSource(path, cache))]  # empty: FrameSource says it holds no frames
+
+
+def _holds_frames(folder: Path) -> bool:
+    """Whether a folder holds at least one (non-hidden) image file: a sequence of frames."""
+    return any(
+        p.suffix.lower() in video_io.IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+        for p in folder.iterdir()
+    )
+
+
+def _deepest_sequences(path: Path) -> Path:
+    """The first folder under ``path`` whose sub-folders hold frames (or videos): what to pass as the input."""
+    for folder in sorted((p for p in path.rglob("*") if p.is_dir()), key=lambda p: (len(p.parts), str(p))):
+        if any((child.is_dir() and _holds_frames(child)) or video_io.is_video(child) for child in folder.iterdir()):
+            return folder
+    return path
 
 
 def _few(paths: list[Path], shown: int = 3) -> str:

@@ -9,12 +9,16 @@ The output is the ``folder`` layout, readable with ``--data=folder --data.root=<
 Layers are 16-bit PNG so they recombine to the rainy frame (before its 8-bit rounding) within
 about 1e-4 by O = (1-alpha)(T(B+S) + (1-T)A) + alpha A. Each sequence gets one rain field
 rendered chunk by chunk, so rain stays coherent over any length without holding the video in memory.
+
+Written as ``predict`` writes (``derain_zoo.outputs``): the whole dataset goes to a hidden folder
+beside the output and is moved into place only once every sequence is complete, so a failure
+leaves the output as it was; ``--overwrite`` replaces only the frames the run writes.
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +28,19 @@ import torch
 from derain_zoo.data import video_io
 from derain_zoo.data.rain import LAYER_KEYS, RAIN_KINDS, sample_rain
 from derain_zoo.frames import to_uint
+from derain_zoo.outputs import (
+    Inputs,
+    OutputExistsError,
+    UnsafeOutputError,
+    appeared,
+    check_stale_frames,
+    check_target,
+    move_frames_into,
+    partial_path,
+    remove,
+    remove_stale_partials,
+    rename_no_replace,
+)
 
 CHOICES = (*RAIN_KINDS, "mixed")
 CHUNK = 8
@@ -36,19 +53,62 @@ def synthesize(inputs: list[str], output: str, rain: str, seed: int = 0, overwri
     if not inputs:
         raise ValueError("no input given: pass one or more clean videos or frame folders")
     names = _sequence_names(inputs)
-    out = Path(output)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"output {out} exists and is not a folder")
+    out = _check_output(output, overwrite, [Path(p) for p in inputs], names)
+    partial = partial_path(out)
+    remove_stale_partials(out)
+    try:
+        for number, (path, name) in enumerate(zip(inputs, names, strict=True)):
+            kind = (
+                rain
+                if rain != "mixed"
+                else RAIN_KINDS[int(np.random.default_rng([seed, number]).integers(len(RAIN_KINDS)))]
+            )
+            generator = torch.Generator().manual_seed(seed * 100003 + number)
+            _synthesize_one(Path(path), partial, name, kind, generator)
+        _move_into_place(partial, out, overwrite)
+    finally:
+        remove(partial)
+
+
+def _check_output(output: str, overwrite: bool, inputs: list[Path], names: list[str]) -> Path:
+    """The output folder; a non-empty one needs ``--overwrite``, and neither it nor any sequence folder
+    the run writes may be, hold or lie inside an input, or hold an input frame under another name."""
+    out = check_target(output, overwrite=True)  # kind, name length, writable; emptiness is checked here
     if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise ValueError(f"output folder {out} is not empty; pass --overwrite to replace its sequences")
-    for number, (path, name) in enumerate(zip(inputs, names, strict=True)):
-        _clear(out, name)
-        kind = (
-            rain
-            if rain != "mixed"
-            else RAIN_KINDS[int(np.random.default_rng([seed, number]).integers(len(RAIN_KINDS)))]
-        )
-        _synthesize_one(Path(path), out, name, kind, torch.Generator().manual_seed(seed * 100003 + number))
+        raise UnsafeOutputError(f"output folder {out} is not empty; pass --overwrite to replace its sequences")
+    identified = Inputs(inputs)
+    identified.check(out)
+    for folder in ("gt", "rain", *LAYER_KEYS):
+        for name in names:
+            identified.check(out / folder / name)
+    return out
+
+
+def _move_into_place(partial: Path, out: Path, overwrite: bool) -> None:
+    """Move the finished dataset into ``out``: whole when ``out`` is new, else sequence folder by sequence folder.
+
+    Every target is checked before the first move, so a refusal leaves ``out`` as it was. Without
+    ``--overwrite`` no move replaces anything (a folder that appeared meanwhile fails the run).
+    """
+    try:
+        if not out.exists():
+            rename_no_replace(partial, out)
+            return
+        moves = [(folder, out / folder.relative_to(partial)) for folder in sorted(partial.glob("*/*"))]
+        for folder, target in moves:
+            if target.exists() and not overwrite:
+                raise appeared(target)
+            check_stale_frames(target, len(list(folder.iterdir())))
+        for folder, target in moves:
+            if target.is_dir():
+                move_frames_into(folder, target)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                rename_no_replace(folder, target)
+    except FileExistsError as error:
+        raise error if isinstance(error, OutputExistsError) else appeared(out) from None
+    except OSError as error:
+        raise video_io.WriteError(f"could not write {out}: {error.strerror or error}") from error
 
 
 def _sequence_names(inputs: list[str]) -> list[str]:
@@ -64,12 +124,6 @@ def _sequence_names(inputs: list[str]) -> list[str]:
             f"inputs share the sequence name(s) {', '.join(duplicates)}; rename them so outputs do not collide"
         )
     return names
-
-
-def _clear(out: Path, name: str) -> None:
-    """Remove this sequence's earlier output so a shorter re-run leaves no stale frames."""
-    for folder in ("rain", "gt", *LAYER_KEYS):
-        shutil.rmtree(out / folder / name, ignore_errors=True)
 
 
 def _chunks(path: Path) -> Iterator[np.ndarray]:
@@ -124,8 +178,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
 
 
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM stops the command like Ctrl-C: the hidden partial dataset is removed on the way out."""
+    raise SystemExit("derain-zoo: error: synthesize was terminated (SIGTERM); nothing written")
+
+
 def run(args: argparse.Namespace) -> None:
     """Run the command from parsed arguments."""
+    signal.signal(signal.SIGTERM, _terminated)
     synthesize(args.input, args.output, args.rain, args.seed, args.overwrite)
     count = len(args.input)
     print(f"wrote {count} sequence(s) with {args.rain} rain to {args.output}")

@@ -128,28 +128,52 @@ def _end_of_scan(data: bytes, pos: int) -> int:
 def iter_video(path: str | Path) -> Iterator[np.ndarray]:
     """Decode a video file frame by frame (RGB uint8) so long videos need not fit in memory."""
     capture = _open_video(path)
+    declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    decoded = 0
     try:
         while True:
             ok, frame = capture.read()
             if not ok:
                 break
+            decoded += 1
             yield np.ascontiguousarray(frame[:, :, ::-1])
     finally:
         capture.release()
+    check_complete(path, decoded, declared)
 
 
 def count_frames(path: str | Path) -> int:
-    """Exact number of frames of a video, counted by demuxing it (container headers may only estimate it)."""
+    """Exact number of frames of a video, counted by demuxing it (container headers may only estimate it).
+
+    A file holding fewer frames than its header declares was cut short (a copy or download that
+    stopped): it is refused, or predict would restore the first part and exit 0 with only a
+    decoder warning.
+    """
     capture = _open_video(path)
     count = 0
     try:
+        declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         while capture.grab():
             count += 1
     finally:
         capture.release()
     if count == 0:
         raise ValueError(f"empty sequence: {path} holds no decodable frames")
+    check_complete(path, count, declared)
     return count
+
+
+# containers whose header states the frame count exactly (Matroska / WebM only estimate it from the duration)
+EXACT_COUNT_SUFFIXES = (".avi", ".mp4", ".mov", ".m4v")
+
+
+def check_complete(path: str | Path, decoded: int, declared: int) -> None:
+    """Refuse a video that decodes to fewer frames than its header declares: it was truncated."""
+    if Path(path).suffix.lower() in EXACT_COUNT_SUFFIXES and 0 < decoded < declared:
+        raise ValueError(
+            f"truncated video: {path} declares {declared} frames but only {decoded} decode (cut short while "
+            "copying or recording?); use a complete copy"
+        )
 
 
 class VideoEndedError(IndexError, ValueError):

@@ -118,7 +118,13 @@ def manifest_for(alias: str, value: str) -> Shipped | None:
     beside = Path(value).with_suffix(".json")
     if Path(value).suffix == ".pt" and beside.is_file():
         entry = read_manifest(beside)
-        return entry if entry.manifest["file"] == Path(value).name else None
+        if entry.manifest["file"] != Path(value).name:
+            return None
+        if entry.model != alias:  # before its init_args are read as this model's ("need extractor_blocks=2, ...")
+            raise WeightsError(
+                f"weights file {value} holds model '{entry.model}', not '{alias}'; pass --model={entry.model}"
+            )
+        return entry
     return None
 
 

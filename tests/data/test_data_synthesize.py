@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from derain_zoo.data import FolderDataModule, video_io
@@ -51,8 +52,13 @@ def test_same_seed_same_dataset_and_overwrite_replaces_sequences(tmp_path: Path)
     b, _ = video_io.read_frames(tmp_path / "b" / "rain" / "clip")
     assert np.array_equal(a, b)
     (tmp_path / "a" / "rain" / "clip" / "00009.png").write_bytes(b"stale")
+    # --overwrite replaces only the frames the run writes: a frame beyond them is named, not deleted (issue 27)
+    with pytest.raises(ValueError, match="00009.png"):
+        synthesize([str(tmp_path / "clip")], str(tmp_path / "a"), "light", seed=4, overwrite=True)
+    (tmp_path / "a" / "rain" / "clip" / "00009.png").unlink()
     synthesize([str(tmp_path / "clip")], str(tmp_path / "a"), "light", seed=4, overwrite=True)
     assert len(video_io.list_frames(tmp_path / "a" / "rain" / "clip")) == 3
+    assert not np.array_equal(video_io.read_frames(tmp_path / "a" / "rain" / "clip")[0], a)  # light replaced heavy
 
 
 def test_command_line_options_reach_synthesize(tmp_path: Path) -> None:
