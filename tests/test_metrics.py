@@ -35,7 +35,7 @@ def _to_tensor(rgb: np.ndarray) -> torch.Tensor:
 @pytest.fixture(scope="module")
 def a1_pairs(nturain_sample):
     folder = nturain_sample / "Dataset_Testing_Synthetic"
-    rain = sorted((folder / "a1_Rain").glob("*.jpg"))
+    rain = sorted((folder / "a1_Rain").glob("*.jpg"))[:8]  # the still stretch: enough pairs, a fast test
     assert len(rain) == 8
     return [(_read_rgb(r), _read_rgb(folder / "a1_GT" / r.name)) for r in rain]
 

@@ -67,8 +67,8 @@ def test_real_nturain_sample_pairs_a1_rain_with_a1_gt_frame_by_frame(nturain_sam
     dm = NTURainDataModule(root=str(nturain_sample), num_workers=0)
     dm.setup("test")
     batch = first(dm.test_dataloader())
-    assert batch["name"] == ["a1_Rain"] and batch["rain"].shape == (1, 8, 3, 480, 640)
-    assert batch["index"].tolist() == [list(range(8))]
+    assert batch["name"] == ["a1_Rain"] and batch["rain"].shape == (1, 48, 3, 480, 640)
+    assert batch["index"].tolist() == [list(range(48))]
     mse = ((batch["rain"] - batch["clean"]) ** 2).mean(dim=(0, 2, 3, 4))
     psnr = -10 * torch.log10(mse)
     assert (psnr > 24).all()  # a mispaired or shuffled frame would fall well below
