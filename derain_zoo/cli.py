@@ -126,8 +126,11 @@ def check_weights(config: Any, subcommand: str, argv: Sequence[str]) -> None:
             "would silently replace the others"
         )
     if subcommand in EVALUATION_COMMANDS and cls.trainable and weights is None and not ckpt_path:
+        from derain_zoo.weights import shipped
+
+        names = [entry.name for entry in shipped() if entry.model == cls.alias] or ["<name>"]
         raise UserError(
-            f"model '{cls.alias}' would {subcommand} with untrained random weights: pass --model.weights=synthetic-cpu "
+            f"model '{cls.alias}' would {subcommand} with untrained random weights: pass --model.weights={names[0]} "
             "(shipped weights, listed by 'derain-zoo weights') or a .ckpt/.pt path, or --ckpt_path=<run "
             "folder>/checkpoints/last.ckpt; --model.weights=random runs untrained weights on purpose (smoke tests)"
         )

@@ -224,6 +224,13 @@ def test_trainable_model_without_weights_is_refused_in_one_line(command, tmp_pat
     assert "--model.weights=random" in line
 
 
+def test_the_refusal_names_a_weights_file_that_ships_for_that_model(monkeypatch, tmp_path):
+    """S2VD ships 'official', not 'synthetic-cpu': the hint must be a name that works for the model asked."""
+    monkeypatch.delenv(WEIGHTS_DIR_ENV, raising=False)
+    line = _error_line(["test", "--config", str(CONF / "s2vd.yaml"), f"--trainer.default_root_dir={tmp_path}", *QUIET])
+    assert "--model.weights=official " in line
+
+
 def test_random_weights_are_an_explicit_opt_in(tmp_path):
     cli = run(
         [
