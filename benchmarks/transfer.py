@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import yaml
 
-from derain_zoo.data import video_io
+from derain_zoo.data.distill import read_video
 from derain_zoo.metrics import brisque, calculate_psnr, calculate_ssim, niqe
 from derain_zoo.registry import model_registry
 
@@ -47,10 +47,7 @@ def a1_crop(video: torch.Tensor) -> torch.Tensor:
     return video[:, : A1_CROP["frames"], :, top : top + size, left : left + size]
 
 
-def read_sequence(folder: Path) -> torch.Tensor:
-    """A frame folder as a 1,T,3,H,W float video in [0, 1]."""
-    frames = np.stack([video_io.read_image(path) for path in video_io.list_frames(folder)])
-    return torch.from_numpy(frames).permute(0, 3, 1, 2).float().div(255)[None]
+read_sequence = read_video  # a frame folder as a 1,T,3,H,W float video in [0, 1]
 
 
 def paired_y(output: torch.Tensor, clean: torch.Tensor) -> dict[str, float]:

@@ -331,9 +331,14 @@ def test_sigterm_to_the_whole_process_group_stops_in_one_line(tmp_path):
     """What systemd, Slurm and ``timeout`` do: every process of the group, workers included, gets SIGTERM."""
     output = tmp_path / "derained.avi"
     process = _start(tmp_path, output, "--data.num_workers=2", session=True)
+    _stop_and_expect_nothing_left(process, lambda: os.killpg(process.pid, signal.SIGTERM), output, tmp_path)
+
+
+def _stop_and_expect_nothing_left(process, send_sigterm, output, tmp_path):
+    """Once the run writes its hidden file, send SIGTERM: one line naming it, no output, no partial file."""
     try:
         _wait_for_partial(tmp_path, process)
-        os.killpg(process.pid, signal.SIGTERM)
+        send_sigterm()
         _, stderr = process.communicate(timeout=120)
     finally:
         process.kill()
@@ -353,13 +358,4 @@ def test_sigterm_stops_synthesize_and_leaves_nothing(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
-        _wait_for_partial(tmp_path, process)
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=120)
-    finally:
-        process.kill()
-    last = _last_line_of_failure(subprocess.CompletedProcess(process.args, process.returncode, "", stderr))
-    assert "SIGTERM" in last, last
-    assert not output.exists()
-    _no_partial(tmp_path)
+    _stop_and_expect_nothing_left(process, lambda: process.send_signal(signal.SIGTERM), output, tmp_path)
