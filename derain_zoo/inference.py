@@ -13,13 +13,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from derain_zoo.models.base import DerainModule
+from derain_zoo.padding import pad_to_multiple
 
 RECURRENT, WINDOW, CLIP, CHUNK, FRAME = "recurrent", "window", "clip", "chunk", "frame"
 
@@ -153,6 +152,28 @@ class TilePlan:
         return sum((y1 - y0) * (x1 - x0) for y0, y1, x0, x1 in boxes) / (height * width)
 
 
+class Restorable(Protocol):
+    """What the restoration loop needs of a model (``DerainModule`` meets it): described here, so this
+    module, the lowest floor of the zoo, never imports the models that are built on it."""
+
+    spatial_multiple: int
+
+    def __call__(self, rain: Tensor) -> Tensor:
+        """Restore every frame of a B,T,C,H,W clip."""
+
+    def temporal_protocol(self) -> TemporalProtocol:
+        """How the model runs over a video."""
+
+    def sequence_plan(self) -> SequencePlan:
+        """The temporal chunks of a sequence."""
+
+    def tile_plan(self) -> TilePlan:
+        """The spatial tiles of a frame."""
+
+    def stream(self, rain: Tensor, context: tuple[int, int], state: Any) -> tuple[Tensor, Any]:
+        """One chunk of a recurrent pass from ``state`` -> (restored frames, the state after them)."""
+
+
 @dataclass
 class StreamState:
     """Where the sequence in progress stands: its name, the next frame to restore, one state per tile."""
@@ -170,7 +191,7 @@ class SequenceRestorer:
     the state, so every sequence is one causal pass from a zero state, however it is cut.
     """
 
-    def __init__(self, model: DerainModule) -> None:
+    def __init__(self, model: Restorable) -> None:
         self.model = model
         self.state = StreamState()
 
@@ -248,8 +269,6 @@ class SequenceRestorer:
 
     def _tiled(self, clip: Tensor, context: tuple[int, int]) -> Tensor:
         """Pad to the network's multiple, run tile by tile (one state per tile), crop back."""
-        from derain_zoo.models.components.padding import pad_to_multiple  # models import this module
-
         height, width = clip.shape[-2:]
         model = self.model
         padded = pad_to_multiple(clip, model.spatial_multiple)
@@ -267,7 +286,7 @@ class SequenceRestorer:
         return out[..., :height, :width]
 
 
-def restore_whole(model: DerainModule, rain: Tensor, context: tuple[int, int] = (0, 0)) -> Tensor:
+def restore_whole(model: Restorable, rain: Tensor, context: tuple[int, int] = (0, 0)) -> Tensor:
     """``rain`` (B,T,C,H,W) as one whole sequence from a fresh state: the reference every chunking must equal.
 
     ``context`` = (before, after) frames are restored with the rest but not returned.

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from derain_zoo.inference import TemporalProtocol
 from derain_zoo.models.components.layernorm import LayerNorm2d
-from derain_zoo.models.components.padding import pad_to_multiple
+from derain_zoo.padding import pad_to_multiple
 
 AttentionMode = Literal["dual", "dense", "sparse"]
 FeedForwardKind = Literal["sefn", "gdfn"]

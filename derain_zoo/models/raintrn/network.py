@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from derain_zoo.inference import TemporalProtocol
 from derain_zoo.models.components.blocks import ResidualBlock
-from derain_zoo.models.components.padding import pad_to_multiple
+from derain_zoo.padding import pad_to_multiple
 
 
 def patch_attention(query: Tensor, key: Tensor, value: Tensor, grid: int) -> Tensor:

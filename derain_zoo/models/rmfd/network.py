@@ -24,8 +24,8 @@ from torch import Tensor, nn
 from derain_zoo.inference import TemporalProtocol
 from derain_zoo.models.components.blocks import ResidualBlock
 from derain_zoo.models.components.convlstm import ConvLSTMCell, LSTMState
-from derain_zoo.models.components.padding import pad_to_multiple
 from derain_zoo.models.components.temporal import window_indices
+from derain_zoo.padding import pad_to_multiple
 
 WINDOW = 5  # the encoder's four temporal convolutions reduce exactly 5 frames to 1
 SLOPE = 0.2  # LeakyReLU slope of the authors' code
