@@ -56,8 +56,7 @@ from scipy import sparse
 from scipy.special import gamma as gamma_fn
 
 from derain_zoo.frames import to_uint
-from derain_zoo.metrics.paired import gaussian_1d
-from derain_zoo.metrics.paired import rgb_to_y as _luma
+from derain_zoo.metrics.paired import gaussian_1d, rgb_to_y
 
 BLOCK = 96
 # the shape-parameter grid of the MATLAB releases: 0.2:0.001:10
@@ -203,15 +202,15 @@ def _round(x: np.ndarray) -> np.ndarray:
     return np.floor(x + 0.5)
 
 
-def rgb_to_y(rgb255: np.ndarray, integral: bool = False) -> np.ndarray:
-    """BT.601 luma (16-235) of an HxWx3 RGB image in 0..255, rounded as MATLAB ``rgb2ycbcr`` on uint8."""
-    return _round(_luma(rgb255 if integral else _round(rgb255)))
+def _on_grid(rgb255: np.ndarray, integral: bool) -> np.ndarray:
+    """The image on the uint8 grid, as MATLAB holds it before a colour conversion (rounded unless integral)."""
+    return rgb255 if integral else _round(rgb255)
 
 
 def rgb_to_gray(rgb255: np.ndarray, integral: bool = False) -> np.ndarray:
     """MATLAB ``rgb2gray`` of a uint8 RGB image (0..255), rounded to the uint8 grid."""
     weights = np.array([0.298936021293775, 0.587043074451121, 0.114020904255103])
-    return _round((rgb255 if integral else _round(rgb255)) @ weights)
+    return _round(_on_grid(rgb255, integral) @ weights)
 
 
 @functools.cache
@@ -265,7 +264,8 @@ def niqe(image: Any, crop_border: int = 0) -> float:
     An RGB image is scored on its Y channel, a 2-D image as it is (BasicSR ``calculate_niqe``).
     """
     array, integral = _as_array(image)
-    y = rgb_to_y(array, integral) if array.ndim == 3 else array if integral else _round(array)
+    # MATLAB rgb2ycbcr on uint8: BT.601 luma of the image on the uint8 grid, rounded
+    y = _round(rgb_to_y(_on_grid(array, integral))) if array.ndim == 3 else _on_grid(array, integral)
     y = _crop(y, crop_border)
     rows, cols = y.shape[0] // BLOCK, y.shape[1] // BLOCK
     if rows == 0 or cols == 0:
