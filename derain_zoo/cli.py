@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
-import re
 import subprocess
 import sys
-import traceback
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,11 +18,22 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 
 import derain_zoo
 from derain_zoo.allocator import configure_allocator
-from derain_zoo.registry import UnknownNameError, class_path, data_registry, model_alias, model_registry, resolve
+from derain_zoo.checks import (
+    UserError,
+    check_checkpoint,
+    check_folder,
+    check_predict_input,
+    check_weights,
+    default_data,
+    keep_user_model_args,
+    model_class,
+    user_model_args,
+)
+from derain_zoo.errors import one_line, worker_death
+from derain_zoo.registry import UnknownNameError, data_registry, model_registry, resolve
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 TOOLS = ("benchmark", "synthesize", "weights")
-EVALUATION_COMMANDS = ("validate", "test", "predict")
 
 
 def run_info() -> dict[str, Any]:
@@ -58,176 +66,12 @@ class RunRecord(SaveConfigCallback):
             (Path(log_dir) / "run_info.json").write_text(json.dumps(run_info(), indent=2))
 
 
-class UserError(Exception):
-    """A mistake in what the user passed; reported as one line, never as a traceback."""
-
-
 class OneLineErrorParser(LightningArgumentParser):
     """Argument errors (misspelt keys, bad values) end with one line that says what to fix."""
 
     def error(self, message: str, ex: Exception | None = None) -> None:  # type: ignore[override]
         text = " ".join(line.strip() for line in str(message).splitlines() if line.strip())
         raise SystemExit(f"derain-zoo: error: {text} (see '{self.prog} --help')")
-
-
-def check_checkpoint(path: str | None, expected: str | None) -> None:
-    """Refuse a missing checkpoint or one saved by another model, before Lightning loads it."""
-    if path is None or path in ("last", "best", "hpc", "registry"):
-        return
-    if not Path(path).is_file():
-        raise UserError(f"checkpoint not found: {path} (pass --ckpt_path=<run folder>/checkpoints/last.ckpt)")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unreadable file is the same user problem
-        raise UserError(f"{path} is not a readable derain-zoo checkpoint ({type(error).__name__})") from None
-    saved_by = checkpoint.get("derain_zoo_model") if isinstance(checkpoint, dict) else None
-    if saved_by is None:
-        raise UserError(f"{path} is not a derain-zoo checkpoint (no model stamp); train one with 'derain-zoo fit'")
-    if expected is not None and saved_by != expected:
-        raise UserError(f"checkpoint {path} was saved by model '{saved_by}', not '{expected}'; pass --model={saved_by}")
-
-
-def _model_class(config: Any) -> type | None:
-    """The zoo model class a sub-command's config names (None for a class from outside the zoo)."""
-    model = config.get("model")
-    requested = model.get("class_path") if model is not None and hasattr(model, "get") else None
-    return model_registry().get(model_alias(requested) or "")
-
-
-def _typed_model_args(argv: Sequence[str]) -> set[str]:
-    """Model argument names typed on the command line (``--model.x`` or ``--model.init_args.x``)."""
-    typed = set()
-    for arg in argv:
-        key = arg.partition("=")[0]
-        for prefix in ("--model.init_args.", "--model."):
-            if key.startswith(prefix):
-                typed.add(key[len(prefix) :])
-                break
-    return typed
-
-
-def check_weights(config: Any, subcommand: str, argv: Sequence[str]) -> None:
-    """Refuse evaluation on random weights, and adopt a weights manifest's architecture arguments.
-
-    A trainable model in validate/test/predict needs ``--ckpt_path`` or ``--model.weights``
-    (``--model.weights=random`` opts in to untrained weights). Weights with a manifest (shipped names,
-    exported .pt files) set the architecture arguments they need; a typed one that disagrees is refused.
-    """
-    from derain_zoo.weights import RANDOM, manifest_for
-
-    cls = _model_class(config)
-    init_args = config["model"].get("init_args") if cls is not None else None
-    if cls is None or init_args is None:
-        return
-    weights, ckpt_path = init_args.get("weights"), config.get("ckpt_path")
-    if weights not in (None, RANDOM) and ckpt_path:
-        raise UserError(
-            f"pass --ckpt_path ({ckpt_path}) or --model.weights ({weights}), not both: the checkpoint's weights "
-            "would silently replace the others"
-        )
-    if subcommand in EVALUATION_COMMANDS and cls.trainable and weights is None and not ckpt_path:
-        from derain_zoo.weights import shipped
-
-        names = [entry.name for entry in shipped() if entry.model == cls.alias] or ["<name>"]
-        raise UserError(
-            f"model '{cls.alias}' would {subcommand} with untrained random weights: pass --model.weights={names[0]} "
-            "(shipped weights, listed by 'derain-zoo weights') or a .ckpt/.pt path, or --ckpt_path=<run "
-            "folder>/checkpoints/last.ckpt; --model.weights=random runs untrained weights on purpose (smoke tests)"
-        )
-    if weights in (None, RANDOM) or not cls.trainable:
-        return
-    entry = manifest_for(cls.alias, weights)
-    if entry is not None:
-        adopt_init_args(init_args, cls, entry.init_args, str(entry.path), _typed_model_args(argv))
-
-
-def check_predict_input(config: Any, subcommand: str, argv: Sequence[str]) -> None:
-    """Refuse ``predict --output`` with no input: it restored the built-in synthetic test set into files.
-
-    A user who forgot ``--data.input`` got eight videos they did not ask for and exit 0; naming the
-    synthetic data (``--data=synthetic``) on the command line still restores it on purpose.
-    """
-    data = config.get("data")
-    if subcommand != "predict" or not config.get("output") or data is None:
-        return
-    init_args = data.get("init_args") or {}
-    synthetic = data.get("class_path") == _default_data()
-    if synthetic and not init_args.get("input") and not any(arg.partition("=")[0] == "--data" for arg in argv):
-        raise UserError(
-            "predict has no input: pass --data.input=<rainy video, frame folder or folder of them> (or "
-            "--data=<dataset> --data.root=<folder>); --data=synthetic restores the built-in synthetic test set"
-        )
-
-
-def adopt_init_args(init_args: Any, cls: type, needed: dict[str, Any], source: str, typed: set[str]) -> None:
-    """Set the architecture arguments ``needed`` by weights from ``source``; refuse a user value that disagrees.
-
-    A value counts as the user's when it was typed (``typed``) or differs from the class default (a config
-    file set it); only defaults are replaced, so nothing the user chose is silently overridden.
-    """
-    parameters = inspect.signature(cls.__init__).parameters
-    for key, value in needed.items():
-        if key not in parameters:
-            raise UserError(f"weights {source} need {key}={value}, which model '{cls.alias}' does not take")
-        current = json.loads(json.dumps(init_args.get(key)))
-        if _chosen(init_args, parameters, key, typed) and current != value:
-            raise UserError(
-                f"--model.{key}={json.dumps(current)} contradicts the weights {source}, which need {key}="
-                f"{json.dumps(value)}; drop the option or pass other weights"
-            )
-        init_args[key] = value
-
-
-def _parameters(cls: type) -> dict[str, inspect.Parameter]:
-    """Constructor parameters of ``cls`` and of the bases its ``**kwargs`` reach (a subclass's own win)."""
-    parameters: dict[str, inspect.Parameter] = {}
-    constructors = [c for c in cls.__mro__ if "__init__" in c.__dict__ and c.__module__.startswith("derain_zoo")]
-    for base in reversed(constructors):
-        parameters.update(inspect.signature(base.__dict__["__init__"]).parameters)
-    return {key: p for key, p in parameters.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
-
-
-def _chosen(init_args: Any, parameters: Any, key: str, typed: set[str]) -> bool:
-    """Whether the user chose ``key``: typed on the command line, or set (by a config file) to a non-default value."""
-    if key in typed:
-        return True
-    default = parameters[key].default if key in parameters else inspect.Parameter.empty
-    if default is inspect.Parameter.empty:
-        return True
-    return json.loads(json.dumps(init_args.get(key), default=str)) != json.loads(json.dumps(default, default=str))
-
-
-def user_model_args(config: Any, argv: Sequence[str]) -> dict[str, Any]:
-    """The model arguments the user chose (typed, or set by a config file to other than the class default)."""
-    cls = _model_class(config)
-    init_args = config["model"].get("init_args") if cls is not None else None
-    if init_args is None:
-        return {}
-    parameters = _parameters(cls)
-    typed = _typed_model_args(argv)
-    return {
-        key: init_args[key] for key in parameters if key in init_args and _chosen(init_args, parameters, key, typed)
-    }
-
-
-def keep_user_model_args(config: Any, chosen: dict[str, Any], ckpt_path: str) -> None:
-    """After Lightning restored a checkpoint's hyper-parameters, give back what the user chose.
-
-    Evaluation, memory and training options the user chose win over the checkpoint's (the checkpoint's
-    weights do not depend on them); an architecture argument that contradicts the checkpoint is refused.
-    """
-    cls = _model_class(config)
-    init_args = config["model"].get("init_args") if cls is not None else None
-    if init_args is None:
-        return
-    for key, value in chosen.items():
-        saved = init_args.get(key)
-        if key in cls.architecture_args and json.dumps(saved, default=str) != json.dumps(value, default=str):
-            raise UserError(
-                f"--model.{key}={json.dumps(value, default=str)} contradicts the checkpoint {ckpt_path}, which was "
-                f"trained with {key}={json.dumps(saved, default=str)}; drop the option or pass another checkpoint"
-            )
-        init_args[key] = value
 
 
 class DerainCLI(LightningCLI):
@@ -240,7 +84,7 @@ class DerainCLI(LightningCLI):
             parser.set_defaults({"weights_only": True})
         parser.set_defaults(
             {
-                "data": {"class_path": _default_data()},
+                "data": {"class_path": default_data()},
                 "checkpoint.monitor": "val/psnr_y",
                 "checkpoint.mode": "max",
                 "checkpoint.save_last": True,
@@ -295,8 +139,8 @@ class DerainCLI(LightningCLI):
         subcommand = self.config.get("subcommand")
         if subcommand:
             config = self.config[subcommand]
-            model_class = _model_class(config)
-            check_checkpoint(config.get("ckpt_path"), model_class.alias if model_class else None)
+            cls = model_class(config)
+            check_checkpoint(config.get("ckpt_path"), cls.alias if cls else None)
             chosen = user_model_args(config, self.argv)
         super()._parse_ckpt_path()
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
@@ -396,12 +240,6 @@ def _resolved_config(path: str) -> str:
     return yaml.safe_dump(config, sort_keys=False) if changed else path
 
 
-def _default_data() -> str:
-    from derain_zoo.data import SyntheticRainDataModule
-
-    return class_path(SyntheticRainDataModule)
-
-
 def usage() -> str:
     """Top-level help: the sub-commands and every model and dataset name."""
     models = ", ".join(model_registry())
@@ -449,109 +287,13 @@ def main(args: Sequence[str] | None = None) -> None:
     except user_errors as error:
         if os.environ.get("DERAIN_ZOO_DEBUG"):
             raise
-        text = " ".join(_worker_message(_os_message(_union_cause(_weights_cause(error)))).split())
+        text = one_line(error)
         raise SystemExit(f"derain-zoo: error: {text}") from None
     except (RuntimeError, ConnectionError, EOFError) as error:
-        text = _worker_death(error)
+        text = worker_death(error)
         if text is None or os.environ.get("DERAIN_ZOO_DEBUG"):
             raise
         raise SystemExit(f"derain-zoo: error: {text}") from None
-
-
-STOPPED = "the run stopped (predict leaves no unfinished output)"
-WORKER_DIED = re.compile(r"DataLoader worker \(pid.*?\) (?:is killed by signal: (?P<signal>[^.]+)|exited unexpectedly)")
-
-
-def _worker_death(error: BaseException) -> str | None:
-    """One line for a DataLoader worker that died under the run (None for any other error).
-
-    Workers defer SIGTERM (``derain_zoo.data.workers``), but one killed before it could (just started, or
-    past its grace) ends the run as SIGTERM to the main process does. The OOM killer or a full /dev/shm (SIGBUS) kill a
-    worker outright: torch says "DataLoader worker (pid N) is killed by signal: ..." or "exited
-    unexpectedly", or, when the worker dies while handing a batch over, the main process's read of it
-    fails with a reset connection inside the DataLoader.
-    """
-    match = WORKER_DIED.search(str(error))
-    if match is not None and match["signal"] == "Terminated":
-        return f"terminated (SIGTERM) while DataLoader workers ran; {STOPPED}"
-    if match is not None:
-        how = f"was killed by signal: {match['signal']}" if match["signal"] else "exited unexpectedly"
-    elif isinstance(error, (ConnectionError, EOFError)) and _raised_in_dataloader(error):
-        how = "died while handing over a batch"
-    else:
-        return None
-    return (
-        f"a DataLoader worker {how} (out of memory, or /dev/shm full?); {STOPPED}; free memory or pass "
-        "--data.num_workers=0"
-    )
-
-
-def _raised_in_dataloader(error: BaseException) -> bool:
-    """Whether torch's DataLoader was on the stack where ``error`` was raised (a batch being received)."""
-    frames = traceback.extract_tb(error.__traceback__)
-    return any(frame.filename.endswith(os.path.join("torch", "utils", "data", "dataloader.py")) for frame in frames)
-
-
-def _worker_message(text: str) -> str:
-    """The message of an error raised in a DataLoader worker, without torch's "Caught ... Original Traceback" text."""
-    if "Original Traceback" not in text:
-        return text
-    last = text.strip().splitlines()[-1]  # "ValueError: truncated frame: ..."
-    return last.split(": ", 1)[1] if ": " in last else last
-
-
-def _os_message(error: BaseException) -> str:
-    """``<file>: <reason>`` for a bare OS error (``[Errno 17] File exists: 'x'`` says neither what nor why first)."""
-    if isinstance(error, OSError) and error.filename is not None and str(error).startswith("[Errno"):
-        where = f"{error.filename}" + (f" -> {error.filename2}" if error.filename2 is not None else "")
-        return f"{where}: {error.strerror.lower() if error.strerror else error}"
-    return str(error)
-
-
-def check_folder(path: str | os.PathLike | None, option: str) -> None:
-    """Refuse a folder option whose path runs through a file, or that lies in a folder the user cannot write."""
-    if path is None:
-        return
-    wanted = Path(path).expanduser().absolute()
-    for existing in (wanted, *wanted.parents):
-        if not existing.exists():
-            continue
-        if not existing.is_dir():
-            raise UserError(f"{option}={path}: {existing} is a file, not a folder; choose another {option}")
-        if not os.access(existing, os.W_OK | os.X_OK):
-            raise UserError(f"{option}={path}: {existing} is not writable; choose another {option}")
-        return
-
-
-UNION_MESSAGE = "Does not validate against any of the Union subtypes"
-
-
-def _union_cause(error: BaseException) -> BaseException:
-    """The constructor's own error behind jsonargparse's 500-900 character union-type message (``tile_size=0``)."""
-    if UNION_MESSAGE not in str(error):
-        return error
-    seen: set[int] = set()
-    cause: BaseException | None = error
-    while cause is not None and id(cause) not in seen:
-        if UNION_MESSAGE not in str(cause):
-            return cause
-        seen.add(id(cause))
-        cause = cause.__cause__ or cause.__context__
-    return error
-
-
-def _weights_cause(error: BaseException) -> BaseException:
-    """The WeightsError behind ``error``: jsonargparse wraps constructor errors in a long union-type message."""
-    from derain_zoo.weights import WeightsError
-
-    seen: set[int] = set()
-    cause: BaseException | None = error
-    while cause is not None and id(cause) not in seen:
-        if isinstance(cause, WeightsError):
-            return cause
-        seen.add(id(cause))
-        cause = cause.__cause__ or cause.__context__
-    return error
 
 
 def run(args: Sequence[str] | None = None) -> DerainCLI | None:
