@@ -1,7 +1,8 @@
 """Data side of the zoo: the data modules (one alias per layout), rain models, video I/O."""
 
-from derain_zoo.data.datamodule import (
-    DerainDataModule,
+from derain_zoo.data.datamodule import DerainDataModule
+from derain_zoo.data.layouts import DatasetNotFoundError
+from derain_zoo.data.modules import (
     FolderDataModule,
     ImageDataModule,
     NTURainDataModule,
@@ -12,7 +13,6 @@ from derain_zoo.data.datamodule import (
     SyntheticRainDataModule,
     VideoDataModule,
 )
-from derain_zoo.data.layouts import DatasetNotFoundError
 
 __all__ = [
     "DatasetNotFoundError",
