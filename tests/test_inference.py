@@ -221,7 +221,7 @@ def test_tiles_cover_the_frame_once_as_few_and_as_equal_as_the_multiple_allows(s
 
 @pytest.mark.parametrize("alias", sorted(set(model_registry()) - {"identity", "temporal_median"}))
 def test_default_tiles_run_480p_whole_and_720p_in_the_tiles_its_4_gib_figures_were_measured_at(alias):
-    """The README's 1280x720 peaks (under 4 GiB) hold for these tile counts: two 720x640 tiles, four
+    """benchmarks/README.md's 1280x720 peaks (under 4 GiB) hold for these tile counts: two 720x640 tiles, four
     360x640 for J4R-Net, whose two tiles peaked at 4931 MB; a 640x480 frame is one tile, nothing recomputed."""
     init_args = yaml.safe_load((CONF / f"{alias}.yaml").read_text())["model"].get("init_args") or {}
     plan = model_registry()[alias](**init_args).tile_plan()

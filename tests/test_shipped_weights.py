@@ -94,7 +94,7 @@ def lightest(per_sequence: dict) -> int:
 def test_no_shipped_weights_lose_against_the_input_on_a_rainy_synthetic_sequence(alias: str, name: str) -> None:
     """Per sequence, not the mean: no file does worse than doing nothing on any sequence with real rain in
     it. The lightest sequence (0.3 grey levels of rain over confetti-like texture) is checked below:
-    every file loses there, S2VD's released one by 10 dB (README, Shipped weights)."""
+    every file loses there, S2VD's released one by 10 dB (docs/shipped-weights.md)."""
     per_sequence = manifest(alias, name)["scores"]["synthetic"]["per_sequence"]
     skip = lightest(per_sequence)
     for index, (ours, rainy) in enumerate(zip(per_sequence["psnr_y"], per_sequence["rain_psnr_y"], strict=True)):
@@ -103,7 +103,7 @@ def test_no_shipped_weights_lose_against_the_input_on_a_rainy_synthetic_sequence
 
 
 # dB lost against the input on the lightest synthetic sequence, as measured when each file shipped; every
-# other file must stay within LIGHTEST_LOSS_DB there (README, Shipped weights: not met by these yet)
+# other file must stay within LIGHTEST_LOSS_DB there (docs/shipped-weights.md: not met by these yet)
 KNOWN_LIGHTEST_LOSS_DB = {
     ("ddsa", "synthetic-cpu"): 0.33,
     ("estinet", "synthetic-cpu"): 2.02,

@@ -1,4 +1,4 @@
-"""The on-disk layouts the zoo reads (the README's "Data" section): each parser turns a root into paired sequences.
+"""The on-disk layouts the zoo reads (docs/data.md): each parser turns a root into paired sequences.
 
 NTURain, RainSynLight25 / RainSynComplex25, RainSynAll100, the generic ``{rain,gt}`` folder, single-image
 sets and the user's own rainy footage (``input_sequences``); a root that does not hold its layout raises

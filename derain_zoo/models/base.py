@@ -82,7 +82,7 @@ class DerainModule(L.LightningModule):
         lr_scheduler: LRSchedulerCallable | None = None,
         chunk_frames: int = 16,
         chunk_overlap: int = 2,
-        tile_size: int | None = 720,  # 640x480 is one tile, 1280x720 two of 720x640 in under 4 GiB (README)
+        tile_size: int | None = 720,  # 640x480 one tile, 1280x720 two of 720x640 in under 4 GiB (benchmarks/README.md)
         tile_overlap: int | None = None,
         crop_border: int = 0,
         nonfinite: str = "raise",

@@ -60,7 +60,7 @@ class J4RNet(DerainModule):
     ``inference_frames``: frames per pass of a test / predict chunk, the recurrent memory carried
     between them (the same result in less memory; None = the whole chunk at once, for a GPU).
     ``tile_size`` is 640 here, not the zoo's 720: at 1280x720 J4R-Net peaked at 4931 MB in two 720x640
-    tiles and 3106 MB in four 360x640 ones (README, benchmark section).
+    tiles and 3106 MB in four 360x640 ones (benchmarks/README.md, "The real-resolution path").
     """
 
     alias = "j4rnet"
