@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -331,9 +332,8 @@ def run(args: Sequence[str] | None = None) -> DerainCLI | None:
     )
 
 
-def _run_tool(name: str, argv: list[str]) -> None:
-    import argparse
-
+def tool_parser(name: str) -> tuple[Any, argparse.ArgumentParser]:
+    """The module of the tool ``name`` (``benchmark``, ``synthesize``, ``weights``) and its parser."""
     if name == "synthesize":
         from derain_zoo.data import synthesize as tool
     elif name == "weights":
@@ -349,6 +349,11 @@ def _run_tool(name: str, argv: list[str]) -> None:
 
     parser = OneLineToolParser(prog=f"derain-zoo {name}", description=tool.__doc__)
     tool.add_arguments(parser)
+    return tool, parser
+
+
+def _run_tool(name: str, argv: list[str]) -> None:
+    tool, parser = tool_parser(name)
     tool.run(parser.parse_args(argv))
 
 
