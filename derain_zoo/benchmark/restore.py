@@ -11,7 +11,7 @@ from torch import nn
 from derain_zoo.benchmark.timing import count_flops, peak_memory_mb, timed_runs
 from derain_zoo.table import Column
 
-BARE_SHAPE = (1, 5, 3, 256, 256)  # the README's forward table: what --path restore is compared with, per pixel
+BARE_SHAPE = (1, 5, 3, 256, 256)  # the bare-forward table's clip: what --path restore is compared with, per pixel
 RESTORE_TABLE = (
     Column("model", "model", 16),
     Column("size", "size", 9),
