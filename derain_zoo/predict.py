@@ -130,9 +130,8 @@ class PartialOutput:
         remove(self.partial)
         remove_stale_partials(self.target)
         self.frames = 0
-        self._video = (
-            video_io.VideoFileWriter(self.partial, fps, source, crf) if video_io.is_video(self.target) else None
-        )
+        video = video_io.is_video(self.target)
+        self._video = video_io.VideoFileWriter(self.partial, fps, source, crf, self.target) if video else None
 
     def write(self, frames: Iterable[np.ndarray]) -> None:
         """Append frames (RGB uint8 H,W,3); a failed write raises WriteError naming the target."""

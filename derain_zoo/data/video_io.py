@@ -228,7 +228,8 @@ def probe(path: str | Path) -> VideoTiming:
         raise ValueError(f"empty sequence: {path} holds no decodable frames")
     check_complete(path, decoder.decoded, decoder.declared)
     fps = video_fps(path)
-    if None in pts or len(set(pts)) < len(pts):  # a raw stream without timestamps: shown at the stated rate
+    # a raw stream has no timestamps, and AVI's are decode order (out of order behind B-frames): use the stated rate
+    if None in pts or any(b <= a for a, b in zip(pts, pts[1:], strict=False)):  # type: ignore[operator]
         return VideoTiming(tuple(range(len(pts))), _rate(fps) ** -1, rotation, fps)
     return VideoTiming(tuple(int(p) for p in pts), Fraction(time_base), rotation, fps)  # type: ignore[arg-type]
 
@@ -375,8 +376,16 @@ class VideoFileWriter:
     source) and its audio, copied packet by packet as the video advances. AVI keeps only the audio.
     """
 
-    def __init__(self, path: str | Path, fps: float, source: str | Path | None = None, crf: int = DEFAULT_CRF) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        fps: float,
+        source: str | Path | None = None,
+        crf: int = DEFAULT_CRF,
+        name: str | Path | None = None,
+    ) -> None:
         self.path = Path(path)
+        self.name = name or self.path  # what errors call the file: the target, not a hidden partial name
         self.fps = float(fps)
         self.source = Path(source) if source is not None else None
         self.crf = check_crf(crf)
@@ -399,7 +408,7 @@ class VideoFileWriter:
                 self._audio.copy_until(float(encoded.pts * self._timing.time_base))
             self._mux(self._stream.encode(encoded))
         except av.FFmpegError as error:
-            raise WriteError(f"could not write {self.path}: {error}") from None
+            raise WriteError(f"could not write {self.name}: {error}") from None
         self.frames += 1
 
     def _open(self, height: int, width: int) -> None:
@@ -452,7 +461,7 @@ class VideoFileWriter:
             if self._audio is not None:
                 self._audio.copy_until(None)
         except av.FFmpegError as error:
-            raise WriteError(f"could not write {self.path}: {error}") from None
+            raise WriteError(f"could not write {self.name}: {error}") from None
         finally:
             if self._audio is not None:
                 self._audio.close()
@@ -480,7 +489,7 @@ class VideoFileWriter:
             found = 0
         if found != self.frames:
             raise WriteError(
-                f"could not write {name or self.path}: it holds {found} of {self.frames} frames (disk full?)"
+                f"could not write {name or self.name}: it holds {found} of {self.frames} frames (disk full?)"
             )
 
 
@@ -539,7 +548,6 @@ class _AudioCopy:
             self._output.mux(packet)
             return
         for frame in packet.decode():
-            frame.pts = None  # the encoder numbers samples itself
             for encoded in self._stream.encode(frame):
                 self._output.mux(encoded)
 
