@@ -85,7 +85,7 @@ def check_weights(config: Any, subcommand: str, argv: Sequence[str]) -> None:
         names = [entry.name for entry in shipped() if entry.model == cls.alias] or ["<name>"]
         raise UserError(
             f"model '{cls.alias}' would {subcommand} with untrained random weights: pass --model.weights={names[0]} "
-            "(shipped weights, listed by 'derain-zoo weights') or a .ckpt/.pt path, or --ckpt_path=<run "
+            "(shipped weights, listed by 'derain-zoo weights') or a .safetensors/.ckpt/.pt path, or --ckpt_path=<run "
             "folder>/checkpoints/last.ckpt; --model.weights=random runs untrained weights on purpose (smoke tests)"
         )
     if weights in (None, RANDOM) or not cls.trainable:
