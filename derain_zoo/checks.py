@@ -65,7 +65,7 @@ def check_weights(config: Any, subcommand: str, argv: Sequence[str]) -> None:
 
     A trainable model in validate/test/predict needs ``--ckpt_path`` or ``--model.weights``
     (``--model.weights=random`` opts in to untrained weights). Weights with a manifest (shipped names,
-    exported .pt files) set the architecture arguments they need; a typed one that disagrees is refused.
+    exported .safetensors or .pt files) set the architecture arguments they need; a typed one that disagrees is refused.
     """
     from derain_zoo.weights import RANDOM, manifest_for
 
