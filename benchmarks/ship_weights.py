@@ -3,7 +3,7 @@
     python benchmarks/ship_weights.py --recipes configs/cpu/j4rnet_phase1.yaml configs/cpu/j4rnet.yaml
 
 Takes the last stage's ``last.ckpt`` (the recipe's ``checkpoint.dirpath``), writes
-``derain_zoo/weights/<alias>-synthetic-cpu.pt`` and its manifest (model, recipe chain, data version,
+``derain_zoo/weights/<alias>-synthetic-cpu.safetensors``, its card and its manifest (model, recipe chain, data version,
 steps and training minutes summed over the stages from their ``scores.json``, sha256), then loads the
 file back exactly as a user would (``Model.from_weights``), scores it with ``transfer.score_module``
 (real a1 and ra1, a1 crop, synthetic test) and records those scores in the manifest.

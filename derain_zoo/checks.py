@@ -65,7 +65,7 @@ def check_weights(config: Any, subcommand: str, argv: Sequence[str]) -> None:
 
     A trainable model in validate/test/predict needs ``--ckpt_path`` or ``--model.weights``
     (``--model.weights=random`` opts in to untrained weights). Weights with a manifest (shipped names,
-    exported .pt files) set the architecture arguments they need; a typed one that disagrees is refused.
+    exported .safetensors or .pt files) set the architecture arguments they need; a typed one that disagrees is refused.
     """
     from derain_zoo.weights import RANDOM, manifest_for
 
@@ -85,7 +85,7 @@ def check_weights(config: Any, subcommand: str, argv: Sequence[str]) -> None:
         names = [entry.name for entry in shipped() if entry.model == cls.alias] or ["<name>"]
         raise UserError(
             f"model '{cls.alias}' would {subcommand} with untrained random weights: pass --model.weights={names[0]} "
-            "(shipped weights, listed by 'derain-zoo weights') or a .ckpt/.pt path, or --ckpt_path=<run "
+            "(shipped weights, listed by 'derain-zoo weights') or a .safetensors/.ckpt/.pt path, or --ckpt_path=<run "
             "folder>/checkpoints/last.ckpt; --model.weights=random runs untrained weights on purpose (smoke tests)"
         )
     if weights in (None, RANDOM) or not cls.trainable:

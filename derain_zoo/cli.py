@@ -79,6 +79,8 @@ class DerainCLI(LightningCLI):
     """LightningCLI with the zoo's defaults: synthetic data, a PSNR-Y checkpoint, no fit of baselines."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        from derain_zoo.data.video_io import DEFAULT_CRF  # imported here: the CLI module stays light to import
+
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         if "weights_only" in {action.dest for action in parser._actions}:
             # checkpoints are data: never execute pickled code from one
@@ -103,6 +105,12 @@ class DerainCLI(LightningCLI):
         )
         parser.add_argument("--overwrite", action="store_true", help="predict only: replace an existing --output")
         parser.add_argument("--side_by_side", action="store_true", help="predict only: write rain | derained frames")
+        parser.add_argument(
+            "--crf",
+            type=int,
+            default=DEFAULT_CRF,
+            help="predict only: H.264 quality of a video --output, 0 (lossless) to 51 (worst); lower is larger",
+        )
 
     def predict(self, **kwargs: Any) -> Any:
         """Run prediction; with ``--output`` write it to disk, else keep the sequences for callers of ``main``."""
@@ -125,6 +133,7 @@ class DerainCLI(LightningCLI):
                 config["output"],
                 overwrite=config.get("overwrite", False),
                 side_by_side=config.get("side_by_side", False),
+                crf=config["crf"],
                 progress=self.trainer.progress_bar_callback is not None,
             )
             self.trainer.callbacks.append(self.writer)

@@ -95,7 +95,7 @@ def check_output_suffix(output: Path) -> None:
 
 
 def check_video_size(target: Path, height: int, width: int) -> None:
-    """Refuse odd-sized frames for a video output: mp4v and MJPG would silently crop them to even sizes.
+    """Refuse odd-sized frames for a video output: H.264 in yuv420p halves the colour planes, so it needs even sizes.
 
     Padding would change the size as well, so the user is pointed to a frame folder, which keeps it.
     """
@@ -116,14 +116,22 @@ class PartialOutput:
     anything else the user keeps there survives ``--overwrite``.
     """
 
-    def __init__(self, target: Path, fps: float, overwrite: bool = False) -> None:
+    def __init__(
+        self,
+        target: Path,
+        fps: float,
+        overwrite: bool = False,
+        source: Path | None = None,
+        crf: int = video_io.DEFAULT_CRF,
+    ) -> None:
         self.target = check_target(target, overwrite)
         self.overwrite = overwrite
         self.partial = partial_path(self.target)
         remove(self.partial)
         remove_stale_partials(self.target)
         self.frames = 0
-        self._video = video_io.VideoFileWriter(self.partial, fps) if video_io.is_video(self.target) else None
+        video = video_io.is_video(self.target)
+        self._video = video_io.VideoFileWriter(self.partial, fps, source, crf, self.target) if video else None
 
     def write(self, frames: Iterable[np.ndarray]) -> None:
         """Append frames (RGB uint8 H,W,3); a failed write raises WriteError naming the target."""
@@ -173,18 +181,26 @@ class PartialOutput:
             raise video_io.WriteError(f"could not write {self.target}: {error.strerror or error}") from error
 
     def abort(self) -> None:
-        """Drop the temporary output so an interrupted run leaves nothing under either name."""
-        if self._video is not None:
-            self._video.close()
-        remove(self.partial)
+        """Drop the temporary output so an interrupted run leaves nothing under either name.
+
+        The file is removed even when closing it raises: a dead DataLoader worker's SIGCHLD handler
+        raises again wherever Python runs, closing the encoder included.
+        """
+        try:
+            if self._video is not None:
+                self._video.abort()
+        finally:
+            remove(self.partial)
 
 
 class PredictionWriter(BasePredictionWriter):
     """Writes every predicted sequence to ``output`` (a video file by suffix, else a frame folder).
 
     One predicted sequence goes to ``output`` itself; several go to ``output/<name>/`` (frame
-    folders) or ``<stem>_<name><suffix>`` (videos). Frame folders carry no frame rate, so their
-    videos are written at ``fps`` (default ``video_io.DEFAULT_FPS``). A sequence arrives in chunks
+    folders) or ``<stem>_<name><suffix>`` (videos). A video restored from a whole video file keeps
+    its frame timing, rotation flag and audio (``VideoFileWriter``) unless ``fps`` is given; frame
+    folders carry no frame rate, so their videos are written at ``fps`` (default
+    ``video_io.DEFAULT_FPS``). ``crf`` is the H.264 quality of video outputs. A sequence arrives in chunks
     (see ``DerainDataModule.inference_view``): each chunk is encoded as it comes, and the file
     is moved into place after the sequence's last chunk. Every target is checked before the first
     frame is restored: none may be an input, two sequences may not share one, and ``--overwrite``
@@ -198,6 +214,7 @@ class PredictionWriter(BasePredictionWriter):
         side_by_side: bool = False,
         fps: float | None = None,
         progress: bool = True,
+        crf: int = video_io.DEFAULT_CRF,
     ) -> None:
         super().__init__(write_interval="batch")
         self.output = output_path(output)
@@ -205,12 +222,14 @@ class PredictionWriter(BasePredictionWriter):
         self.overwrite = overwrite
         self.side_by_side = side_by_side
         self.fps = fps
+        self.crf = video_io.check_crf(crf)
         self.progress = progress
         self.written: list[Path] = []
         self._open: dict[str, tuple[PartialOutput, tqdm]] = {}
         self._sequences = 1
         self._inputs = Inputs([])
         self._claimed: dict[str, str] = {}
+        self._sources: dict[str, Path] = {}  # sequence name -> the whole video file it is restored from
         self._planned = False  # every target was checked up front (the datasets named their sequences)
 
     def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -226,6 +245,7 @@ class PredictionWriter(BasePredictionWriter):
         self._inputs.check(self.output)
         if self._sequences == 1:
             check_target(self.output, self.overwrite)
+        self._sources = {seq.name: seq.rain.path for seq in sequences or [] if _whole_video(seq)}
         for seq in sequences or []:
             target = self._check(seq.name, len(seq))
             height, width = seq.rain.read(seq.start).shape[:2]
@@ -286,7 +306,8 @@ class PredictionWriter(BasePredictionWriter):
         total = batch.frames
         target = self.target(name) if self._planned else self._check(name, total)
         bar = tqdm(total=total, desc=f"writing {target.name}", unit="frame", disable=not self.progress)
-        self._open[name] = (PartialOutput(target, fps, self.overwrite), bar)
+        source = self._sources.get(name) if self.fps is None else None  # a chosen fps replaces the source's timing
+        self._open[name] = (PartialOutput(target, fps, self.overwrite, source, self.crf), bar)
         return self._open[name]
 
     def on_predict_batch_start(
@@ -336,6 +357,11 @@ def _predict_sequences(trainer: L.Trainer) -> list[FrameSequence] | None:
             return None
         sequences += found
     return sequences
+
+
+def _whole_video(seq: FrameSequence) -> bool:
+    """A sequence that is a whole video file, whose timing, rotation and audio its output can keep."""
+    return video_io.is_video(seq.rain.path) and seq.start == 0 and seq.stop in (None, len(seq.rain))
 
 
 def _sequence_count(trainer: L.Trainer) -> int:

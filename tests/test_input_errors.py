@@ -414,7 +414,7 @@ def test_weights_of_another_model_name_the_model_they_belong_to(tmp_path, frames
     """Item 12: J4R-Net weights given to RainTRN said "need extractor_blocks=2, which model 'raintrn' does not take"."""
     from derain_zoo.weights import weights_dir
 
-    source = weights_dir() / "j4rnet-synthetic-cpu.pt"
+    source = weights_dir() / "j4rnet-synthetic-cpu.safetensors"
     message = _refused(
         ["predict", "--model=raintrn", f"--model.weights={source}", *_predict(tmp_path, frames)[2:], "--output=x"]
     )

@@ -71,29 +71,22 @@ def test_a_video_is_decoded_forward_once_never_whole(long_mp4, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the whole video was decoded into memory")
 
-    reads: list[int] = []  # one entry per frame the video decoder returned
-    open_video = video_io._open_video
+    reads: list[int] = []  # one entry per frame the video decoder turned into RGB
+    upright = video_io.upright
 
-    class CountingCapture:
-        def __init__(self, capture):
-            self.capture = capture
-
-        def __getattr__(self, name):
-            return getattr(self.capture, name)
-
-        def read(self):
-            reads.append(1)
-            return self.capture.read()
+    def counting(frame):
+        reads.append(1)
+        return upright(frame)
 
     monkeypatch.setattr(video_io, "read_frames", refuse)
-    monkeypatch.setattr(video_io, "_open_video", lambda path: CountingCapture(open_video(path)))
+    monkeypatch.setattr(video_io, "upright", counting)
     sequence = FrameSequence("long", FrameSource(long_mp4))
     data = SegmentDataset([sequence], SequencePlan(TemporalProtocol.window(1), 4))
     items = [data[i] for i in range(len(data))]
     stitched = torch.cat([item["rain"][slice(*_core(item))] for item in items])
     reader = sequence.rain._reader
     assert reader is not None and len(reads) == 23  # the context frames come from the history
-    monkeypatch.setattr(video_io, "_open_video", open_video)
+    monkeypatch.setattr(video_io, "upright", upright)
     decoded = np.stack(list(video_io.iter_video(long_mp4)))
     expected = torch.from_numpy(decoded).permute(0, 3, 1, 2).float() / 255
     assert torch.equal(stitched, expected)

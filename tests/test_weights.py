@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import safetensors.torch
 import torch
 import yaml
 
@@ -81,13 +82,13 @@ def _error_line(args: list[str]) -> str:
 def test_export_writes_fp16_weights_and_a_manifest_with_their_hash(tmp_path, tiny_model):
     pt = _export(tiny_model, tmp_path)
     manifest = json.loads(pt.with_suffix(".json").read_text())
-    assert pt.name == "j4rnet-synthetic-cpu.pt" and manifest["file"] == pt.name
+    assert pt.name == "j4rnet-synthetic-cpu.safetensors" and manifest["file"] == pt.name
     assert (
         manifest["sha256"] == shipped_weights._sha256(pt.read_bytes()) and manifest["size_bytes"] == pt.stat().st_size
     )
     assert manifest["init_args"] == {key: TINY_ARGS[key] for key in J4RNet.architecture_args}
     assert manifest["scores"] == SCORES and manifest["steps"] == 2 and manifest["torch"] == torch.__version__
-    state = torch.load(pt, weights_only=True)["state_dict"]
+    state = safetensors.torch.load_file(pt)
     assert state.keys() == tiny_model.state_dict().keys()
     assert all(t.dtype == torch.float16 for t in state.values() if t.is_floating_point())
     with pytest.raises(WeightsError, match="exists"):
@@ -145,7 +146,7 @@ def test_typed_architecture_argument_that_contradicts_the_weights_is_refused(tmp
             *QUIET,
         ]
     )
-    assert "--model.channels=16" in line and "channels=8" in line and "j4rnet-synthetic-cpu.pt" in line
+    assert "--model.channels=16" in line and "channels=8" in line and "j4rnet-synthetic-cpu.safetensors" in line
 
 
 def test_unknown_shipped_name_is_one_line_listing_what_ships(weights_dir, tiny_model):
@@ -264,7 +265,7 @@ def test_fit_starts_from_weights_and_its_checkpoint_does_not_need_them(tmp_path,
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
     saved = torch.load(ckpt, weights_only=True)
     assert "weights" not in saved["hyper_parameters"]
-    start = torch.load(pt, weights_only=True)["state_dict"]
+    start = safetensors.torch.load_file(pt)
     drift = max((saved["state_dict"][k].float() - t.float()).abs().max().item() for k, t in start.items())
     assert drift < 0.01  # one Adam step at 1e-4 from the weights, not a fresh initialisation
     pt.unlink()

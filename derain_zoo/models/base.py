@@ -146,7 +146,7 @@ class DerainModule(L.LightningModule):
             )
 
     def load_initial_weights(self) -> None:
-        """Load ``weights`` (a shipped name or a .ckpt / .pt path) after checking its hash and shapes.
+        """Load ``weights`` (a shipped name or a .safetensors / .ckpt / .pt path) after checking its hash and shapes.
 
         ``None`` and ``"random"`` keep the initialisation; the CLI refuses ``None`` for evaluation of a
         trainable model, ``"random"`` is the explicit opt-in for smoke tests.

@@ -1,15 +1,18 @@
 """Shipped weights: find, verify, load, export and list the weights trained by the zoo's own recipes.
 
-Each shipped set is two files in this folder (or in ``$DERAIN_ZOO_WEIGHTS_DIR``):
-``<alias>-<name>.pt``, a ``torch.save`` of ``{"state_dict": ..., "model": alias}`` with floating
-tensors in fp16 (readable with ``torch.load(weights_only=True)``), and ``<alias>-<name>.json``, its
-manifest (sha256, size, the architecture arguments the weights need, recipe, data version, steps,
-wall time, scores). A model takes them as ``weights=<name>`` or ``weights=<path>`` (an exported
-``.pt`` or a Lightning ``.ckpt``); nothing is loaded without checking the hash and every shape first,
-so a damaged or mismatched file fails with one line naming it instead of giving wrong output.
+Each shipped set is three files in this folder (or in ``$DERAIN_ZOO_WEIGHTS_DIR``):
+``<alias>-<name>.safetensors``, the state dict (floating tensors in fp16, or fp32 for a release
+kept exact) with metadata naming model, name and architecture; ``<alias>-<name>.json``, its
+manifest (sha256, size, parameter count, the architecture arguments the weights need, recipe, data
+version, steps, wall time, scores); and ``<alias>-<name>.md``, its model card generated from the
+manifest. A model takes them as ``weights=<name>`` or ``weights=<path>`` (an exported
+``.safetensors``, an older ``.pt`` or a Lightning ``.ckpt``); nothing is loaded without checking the
+hash and every shape first, so a damaged or mismatched file fails with one line naming it instead
+of giving wrong output.
 
 The package hands on the names of its rooms: ``lookup`` (finding and verifying), ``loading`` (into a
-model), ``export`` (fp16 files and manifests) and ``command`` (the ``derain-zoo weights`` tool). The
+model), ``export`` (fp16 files, manifests and cards), ``safetensors_format`` (the file format and the
+conversion of ``.pt`` sets), ``cards`` (model cards) and ``command`` (the ``derain-zoo weights`` tool). The
 command's names are handed on when first asked for: it rebuilds models from checkpoints through the
 model registry, and the models, which load their weights through this package, must not import that.
 """

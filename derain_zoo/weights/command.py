@@ -17,9 +17,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from derain_zoo.weights import cards, safetensors_format
 from derain_zoo.weights.export import export_weights
 from derain_zoo.weights.loading import load_payload, shape_problems
-from derain_zoo.weights.lookup import Shipped, WeightsError, shipped, weights_dir
+from derain_zoo.weights.lookup import Shipped, WeightsError, read_manifest, shipped, weights_dir
 
 
 def module_from_checkpoint(path: str | Path) -> nn.Module:
@@ -116,9 +117,14 @@ def _scores_arg(value: str) -> dict[str, Any]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``weights`` lists what ships; ``weights export`` turns a Lightning checkpoint into shipped weights."""
-    actions = parser.add_subparsers(dest="action", metavar="{list,export}")
+    actions = parser.add_subparsers(dest="action", metavar="{list,export,convert,cards}")
     actions.add_parser("list", help="list the shipped weights (the default)")
-    export = actions.add_parser("export", help="write <alias>-<name>.pt and .json from a Lightning checkpoint")
+    for action, text in (
+        ("convert", "rewrite every .pt of the weights folder as .safetensors (tensors unchanged), manifests and cards"),
+        ("cards", "write the model card <alias>-<name>.md of every weights file from its manifest"),
+    ):
+        actions.add_parser(action, help=text).add_argument("--dir", default=None, help="default: the weights folder")
+    export = actions.add_parser("export", help="write <alias>-<name>.safetensors, .json, .md from a checkpoint")
     export.add_argument("--ckpt", required=True, help="Lightning checkpoint saved by 'derain-zoo fit'")
     export.add_argument("--name", required=True, help="weights name, e.g. synthetic-cpu")
     export.add_argument("--out-dir", default=None, help="target folder (default: the shipped-weights folder)")
@@ -135,7 +141,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    """Run the ``weights`` tool: print the listing, or export and print the written .pt path."""
+    """Run the ``weights`` tool: print the listing, convert or write cards, or export and print the weights path."""
+    if args.action in ("convert", "cards"):
+        for entry in shipped(Path(args.dir) if args.dir else None):
+            if args.action == "convert":
+                print(safetensors_format.convert(entry))
+            print(cards.write_card(read_manifest(entry.manifest_path)))
+        return
     if args.action != "export":
         print(format_table(shipped()))
         return

@@ -1,8 +1,8 @@
-"""Exporting weights: a module's state dict in fp16 and its manifest, written atomically beside each other."""
+"""Exporting weights: a module's state dict in fp16 as safetensors, its manifest and its model card, each
+written atomically beside the others."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -15,7 +15,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from derain_zoo.weights.lookup import RANDOM, WeightsError, _sha256, is_path, jsonable, weights_dir
+from derain_zoo.weights import cards, safetensors_format
+from derain_zoo.weights.lookup import RANDOM, WeightsError, _sha256, is_path, jsonable, read_manifest, weights_dir
 
 SIZE_LIMIT_BYTES = 10 * 1024 * 1024  # the most one shipped file may weigh (CONTRIBUTING.md, Weights)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -74,7 +75,7 @@ def export_weights(
     source: Mapping[str, Any] | None = None,
     half: bool = True,
 ) -> Path:
-    """Write ``<alias>-<name>.pt`` (fp16 state dict) and its manifest ``.json`` into ``out_dir``; return the .pt.
+    """Write ``<alias>-<name>.safetensors`` (fp16), its manifest ``.json`` and card ``.md``; return the weights file.
 
     ``out_dir`` defaults to the shipped-weights folder; existing files are kept unless ``overwrite``.
     The sha256 and size in the manifest are taken from the bytes written. ``source`` describes an
@@ -87,13 +88,14 @@ def export_weights(
         raise WeightsError(f"{type(module).__name__} has no zoo alias; export a registered derain-zoo model")
     folder = Path(out_dir) if out_dir is not None else weights_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    pt, manifest_path = folder / f"{alias}-{name}.pt", folder / f"{alias}-{name}.json"
-    existing = [str(path) for path in (pt, manifest_path) if path.exists()]
+    stem = folder / f"{alias}-{name}"
+    pt, manifest_path = stem.with_suffix(safetensors_format.SUFFIX), stem.with_suffix(".json")
+    existing = [str(path) for path in (pt, manifest_path, stem.with_suffix(".md")) if path.exists()]
     if existing and not overwrite:
         raise WeightsError(f"{existing[0]} exists; pass overwrite=True (--overwrite) to replace it")
-    buffer = io.BytesIO()
-    torch.save({"state_dict": fp16_state_dict(module, half), "model": alias}, buffer)
-    data = buffer.getvalue()
+    parameters = safetensors_format.parameter_count(module)
+    described = {"format": "pt", "model": alias, "name": name, "architecture": architecture_of(module)}
+    data = safetensors_format.to_bytes(fp16_state_dict(module, half), {**described, "parameters": parameters})
     _write_atomic(pt, data)
     manifest = {
         "model": alias,
@@ -101,6 +103,7 @@ def export_weights(
         "file": pt.name,
         "sha256": _sha256(pt.read_bytes()),
         "size_bytes": pt.stat().st_size,
+        "parameters": parameters,
         "init_args": architecture_of(module),
         "recipe": recipe,
         **({"source": jsonable(dict(source))} if source else {}),
@@ -112,6 +115,7 @@ def export_weights(
         "torch": torch.__version__,
     }
     _write_atomic(manifest_path, (json.dumps(manifest, indent=2) + "\n").encode())
+    cards.write_card(read_manifest(manifest_path))
     if len(data) > SIZE_LIMIT_BYTES:
         print(
             f"warning: {pt} is {len(data) / 2**20:.1f} MB, over the {SIZE_LIMIT_BYTES // 2**20} MB a shipped "

@@ -12,11 +12,19 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from derain_zoo.weights import safetensors_format
 from derain_zoo.weights.lookup import Shipped, WeightsError, jsonable, manifest_for, verified_bytes
 
 
-def load_payload(source: Path | bytes, label: str) -> dict[str, Any]:
-    """torch.load without executing pickled code; any unreadable file is the same user problem."""
+def load_payload(source: Path | bytes, label: str, safetensors: bool = False) -> dict[str, Any]:
+    """A safetensors file, or torch.load without executing pickled code; any unreadable file is one problem."""
+    if safetensors:
+        try:
+            return safetensors_format.read_payload(source, label)
+        except FileNotFoundError:
+            raise WeightsError(f"weights file not found: {label}") from None
+        except ValueError as error:
+            raise WeightsError(str(error)) from None
     try:
         payload = torch.load(
             io.BytesIO(source) if isinstance(source, bytes) else source, map_location="cpu", weights_only=True
@@ -35,10 +43,10 @@ def read_state_dict(alias: str, value: str) -> tuple[dict[str, Tensor], Shipped 
     entry = manifest_for(alias, value)
     if entry is not None:
         label = str(entry.path)
-        payload = load_payload(verified_bytes(entry), label)
+        payload = load_payload(verified_bytes(entry), label, safetensors_format.is_safetensors(entry.path))
     else:
         label = value
-        payload = load_payload(Path(value), label)
+        payload = load_payload(Path(value), label, safetensors_format.is_safetensors(value))
     saved_by = payload.get("model", payload.get("derain_zoo_model"))
     if saved_by is not None and saved_by != alias:
         raise WeightsError(f"weights file {label} holds model '{saved_by}', not '{alias}'; pass --model={saved_by}")

@@ -1,7 +1,8 @@
 """Finding and verifying shipped weights: where they live, their manifests, and bytes checked against them.
 
-Each shipped set is two files in this folder (or in ``$DERAIN_ZOO_WEIGHTS_DIR``): ``<alias>-<name>.pt``
-and its manifest ``<alias>-<name>.json`` (sha256, size, architecture arguments, provenance, scores).
+Each shipped set is three files in this folder (or in ``$DERAIN_ZOO_WEIGHTS_DIR``):
+``<alias>-<name>.safetensors`` (an older set: ``.pt``), its manifest ``<alias>-<name>.json`` (sha256,
+size, parameter count, architecture arguments, provenance, scores) and its model card ``.md``.
 Nothing here builds a model: loading (``loading``), export (``export``) and the command (``command``)
 build on these names.
 """
@@ -15,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from derain_zoo.weights.safetensors_format import SUFFIX as SAFETENSORS
+
 WEIGHTS_DIR_ENV = "DERAIN_ZOO_WEIGHTS_DIR"
 RANDOM = "random"  # the explicit opt-in for untrained weights (smoke tests)
-PATH_SUFFIXES = (".pt", ".pth", ".ckpt")
+PATH_SUFFIXES = (".pt", ".pth", ".ckpt", SAFETENSORS)
 
 
 class WeightsError(ValueError):
@@ -92,16 +95,16 @@ def find_shipped(alias: str, name: str, directory: Path | None = None) -> Shippe
     available = f"shipped for it: {', '.join(names)}" if names else "none ship for it"
     raise WeightsError(
         f"no shipped weights '{name}' for model '{alias}' in {folder} ({available}; 'derain-zoo weights' lists "
-        "them); pass a shipped name or a path to a .ckpt / .pt file"
+        "them); pass a shipped name or a path to a .safetensors / .ckpt / .pt file"
     )
 
 
 def manifest_for(alias: str, value: str) -> Shipped | None:
-    """The manifest behind ``weights=value``: a shipped name's, or the one written beside an exported .pt."""
+    """The manifest behind ``weights=value``: a shipped name's, or the one written beside an exported file."""
     if not is_path(value):
         return find_shipped(alias, value)
     beside = Path(value).with_suffix(".json")
-    if Path(value).suffix == ".pt" and beside.is_file():
+    if Path(value).suffix in (".pt", SAFETENSORS) and beside.is_file():
         entry = read_manifest(beside)
         if entry.manifest["file"] != Path(value).name:
             return None

@@ -46,7 +46,7 @@ def convert(
     scores: Mapping[str, Any] | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Write ``s2vd-official.pt`` / ``.json`` from the authors' file; return the .pt path."""
+    """Write ``s2vd-official.safetensors`` / ``.json`` / ``.md`` from the authors' file; return the weights path."""
     from derain_zoo.models.s2vd import S2VD
 
     state, sha256 = read_release(path)
