@@ -93,29 +93,20 @@ def reference_gflops(tree: Path, alias: str, init_args: dict[str, Any], args: ar
     return float(lines[-1].split()[1])
 
 
-def compare(rows: list[dict[str, Any]], args: argparse.Namespace, init_args: dict[str, dict[str, Any]]) -> list[dict]:
-    """Run the reference tree on ``args``, print both tables and the per-model ratios; return the comparison."""
+def compare(rows: list[dict[str, Any]], args: argparse.Namespace, init_args: dict[str, dict[str, Any]]) -> None:
+    """Run the reference tree on ``args``, add its figures and the speed-up to each row, print both."""
     tree = args.compare_ref
     print(f"benchmarking the code in {tree} ...", file=sys.stderr, flush=True)
     reference = {row["model"]: row for row in reference_rows(tree, args)}
-    compared = []
     for row in rows:
         old = reference[row["model"]]
         if args.path == "restore" and row.get("gflops_per_frame") is not None:
             old["gflops_per_frame"] = reference_gflops(tree, row["model"], init_args[row["model"]], args)
-        compared.append(
-            {
-                "model": row["model"],
-                "reference_gflops_per_frame": old.get("gflops_per_frame"),
-                "gflops_per_frame": row.get("gflops_per_frame"),
-                "reference_ms_per_frame": old["latency_ms_per_frame"],
-                "latency_ms_per_frame": row["latency_ms_per_frame"],
-                "speedup": old["latency_ms_per_frame"] / row["latency_ms_per_frame"],
-            }
-        )
+        row["reference_gflops_per_frame"] = old.get("gflops_per_frame")
+        row["reference_ms_per_frame"] = old["latency_ms_per_frame"]
+        row["speedup"] = old["latency_ms_per_frame"] / row["latency_ms_per_frame"]
     print(f"the code in {tree}, measured in the same run (after this tree's rows above):")
     from derain_zoo.benchmark.command import format_rows
 
     print(format_rows(list(reference.values())))
-    print(format_table(compared, COMPARISON))
-    return compared
+    print(format_table(rows, COMPARISON))
