@@ -1,4 +1,4 @@
-"""The restore path's FLOP count (derain_zoo.flops) and ``benchmark --compare-ref``."""
+"""The restore path's FLOP count (derain_zoo.benchmark.flops) and ``benchmark --compare-ref``."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import torch
 import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
-from derain_zoo.cli import main
 from derain_zoo.benchmark.flops import restore_flops
+from derain_zoo.cli import main
 from derain_zoo.registry import model_registry
 
 CONF = Path(__file__).resolve().parent / "conf"
