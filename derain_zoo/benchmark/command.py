@@ -139,6 +139,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="skip the fresh process per model (faster; peak memory is shared)",
     )
+    parser.add_argument(
+        "--compare-ref",
+        type=Path,
+        help="also run this benchmark with the code of this git worktree (e.g. of main), in the same run, "
+        "and print the speed-up per model",
+    )
     parser.add_argument("--json", type=Path, help="write the rows as a JSON list")
     parser.add_argument("--csv", type=Path, help="write the rows as CSV")
 
@@ -157,6 +163,10 @@ def _check(args: argparse.Namespace) -> None:
         raise SystemExit(f"derain-zoo: error: argument --metrics-data: no such folder: {args.metrics_data}")
     if args.frames is None:
         args.frames = 10 if args.path == "restore" else 5
+    if args.compare_ref is not None:
+        from derain_zoo.benchmark.reference import check_tree
+
+        check_tree(args.compare_ref)
 
 
 def _write(rows: list[dict[str, Any]], args: argparse.Namespace, line: str) -> None:
@@ -192,7 +202,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             raise SystemExit(f"derain-zoo: error: {error}") from None
         aliases = [model_alias(args.model)]
     bench = _benchmark_alias if args.in_process else _in_subprocess
-    rows = []
+    rows, built = [], {}
     for alias in aliases:
         init_args = config_init_args(args.configs, alias) if args.configs else {}
         # with --all, --init-args is keyed by alias; with --model it is the model's own arguments
@@ -200,7 +210,12 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         # a paper-size --all run takes minutes per model: say what is being measured
         print(f"benchmarking {alias} ...", file=sys.stderr, flush=True)
         rows.append(bench(alias, init_args, args))
+        built[alias] = init_args
     print(protocol(args))
     print(format_rows(rows))
+    if args.compare_ref is not None:
+        from derain_zoo.benchmark.reference import compare
+
+        compare(rows, args, built)  # adds the reference's figures and the speed-up to every row
     _write(rows, args, protocol(args))
     return rows

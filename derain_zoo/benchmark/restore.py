@@ -8,7 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from derain_zoo.benchmark.timing import count_flops, peak_memory_mb, timed_runs
+from derain_zoo.benchmark.flops import restore_gflops_per_frame
+from derain_zoo.benchmark.timing import peak_memory_mb, timed_runs
 from derain_zoo.table import Column
 
 BARE_SHAPE = (1, 5, 3, 256, 256)  # the bare-forward table's clip: what --path restore is compared with, per pixel
@@ -41,10 +42,9 @@ def measure_restore(
     """Time ``restore_sequence`` on a B,T,C,H,W clip and the bare forward on ``bare_shape``, per pixel, in one process.
 
     The restore path is what ``test`` / ``predict`` run: the model's temporal chunks and spatial tiles
-    (overlap included), padding to its multiple. Its FLOPs are counted in a first, untimed call (also
-    its warm-up); peak memory is read after it, before the smaller bare forward runs. ``flops=False``
-    skips that call (GFLOP left empty): at 1280x720 one pass of a paper-width model takes minutes on a
-    CPU, and the peak memory is the same either way.
+    (overlap included), padding to its multiple. Its FLOPs are those of that path, counted on shapes
+    alone (``benchmark.flops``, no pass); peak memory is read after the timed calls, before the
+    smaller bare forward runs. ``flops=False`` leaves GFLOP empty.
     """
     torch.set_num_threads(threads)
     if device.startswith("cuda"):
@@ -52,7 +52,7 @@ def measure_restore(
     model = model.to(device=device, dtype=dtype).eval()
     clip = torch.rand(*input_shape, device=device, dtype=dtype)
     frames, pixels = input_shape[0] * input_shape[1], input_shape[-2] * input_shape[-1]
-    counted = count_flops(model.restore_sequence, clip) if flops else None
+    gflops = restore_gflops_per_frame(model, input_shape, dtype) if flops else None
     times = timed_runs(model.restore_sequence, clip, repeats, warmup, device)
     peak = peak_memory_mb(device)
     del clip
@@ -69,7 +69,7 @@ def measure_restore(
         "tile_size": getattr(model, "tile_size", None),
         "chunk_frames": getattr(model, "chunk_frames", None),
         "pixels_run_per_pixel": _pixels_run_per_pixel(model, *input_shape[-2:]),
-        "gflops_per_frame": None if counted is None else counted / frames / 1e9,
+        "gflops_per_frame": gflops,
         "latency_ms_per_frame": per_frame * 1e3,
         "ms_per_mpixel": per_mpixel * 1e3,
         "bare_ms_per_mpixel": bare_per_mpixel * 1e3,

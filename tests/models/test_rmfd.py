@@ -9,6 +9,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from derain_zoo.cli import DerainCLI
@@ -22,6 +23,7 @@ from derain_zoo.data.rain import sample_rain
 from derain_zoo.models import DerainModule
 from derain_zoo.models.rmfd import RMFD, RMFDNetwork, invert_rain_model
 from derain_zoo.models.rmfd.module import dark_channel, ssim_loss
+from derain_zoo.models.rmfd.network import TemporalConv
 from tests.models.helpers import assert_gan_step_isolated, stage2_warnings, video_batch
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -75,6 +77,18 @@ def test_every_frame_and_layer_is_returned_for_any_clip_length_and_size(frames, 
     assert out.inversion.shape == out.haze.shape == out.atmosphere.shape == rain.shape
     assert out.transmission.shape == (2, frames, 1, *size)
     assert RMFD(**TINY)(rain).shape == rain.shape
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_space_time_conv_is_a_2x3x3_conv3d_over_each_pair_of_neighbouring_frames(stride):
+    """The grouped 2D form in channels_last equals Conv3d(kernel (2, 3, 3), no temporal padding), same weights."""
+    torch.manual_seed(0)
+    layer = TemporalConv(4, 6, stride).to(memory_format=torch.channels_last)
+    frames = torch.rand(2, 5, 4, 12, 10)  # B, T, C, H, W
+    weight = layer.conv.weight.unflatten(1, (2, 4)).transpose(1, 2)  # Cout, C, 2 (frames t, t+1), 3, 3
+    expected = F.conv3d(frames.transpose(1, 2), weight, layer.conv.bias, stride=(1, stride, stride), padding=(0, 1, 1))
+    out = layer(frames.flatten(1, 2).contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(out.unflatten(1, (4, 6)), expected.transpose(1, 2), atol=1e-5, rtol=0)
 
 
 def test_inversion_recovers_the_background_exactly_from_the_rain_models_layers():
