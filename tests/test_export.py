@@ -15,6 +15,7 @@ import torch
 
 from derain_zoo.cli import main
 from derain_zoo.export import export_model, program_for, read_record, run_onnx
+from derain_zoo.inference import RECURRENT as RECURRENT_KIND
 from derain_zoo.models.components.temporal import window_indices
 from derain_zoo.registry import model_registry
 from tests.models.helpers import tiny_model
@@ -30,9 +31,12 @@ def plan(alias: str) -> dict[str, int | None]:
     return {"chunk_frames": 5, "tile_size": None if alias in FIXED_SIZE else 24, "tile_overlap": 8}
 
 
-@pytest.fixture(scope="module", params=WITH_WEIGHTS)
+RECURRENT = [alias for alias in WITH_WEIGHTS if tiny_model(alias).temporal_protocol().kind == RECURRENT_KIND]
+
+
+@pytest.fixture(scope="module")
 def exported(request, tmp_path_factory):
-    """(alias, eager tiny model, its ONNX file), exported once per model for the tests below."""
+    """(alias, eager tiny model, its ONNX file), exported once per model (``request.param``) for the tests below."""
     alias = request.param
     model = tiny_model(alias, **plan(alias)).eval()
     path = export_model(model, "onnx", tmp_path_factory.mktemp(alias) / f"{alias}.onnx", size=SIZE)
@@ -44,6 +48,7 @@ def clip(frames: int = 12, seed: int = 1) -> torch.Tensor:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("exported", WITH_WEIGHTS, indirect=True)
 def test_onnx_restores_a_clip_as_restore_sequence(exported):
     alias, model, path = exported
     record = read_record(path)
@@ -56,11 +61,11 @@ def test_onnx_restores_a_clip_as_restore_sequence(exported):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("exported", RECURRENT, indirect=True)
 def test_onnx_stream_state_passed_between_calls_equals_one_pass(exported):
     alias, model, path = exported
     record = read_record(path)
-    if record["program"] != "step":
-        pytest.skip(f"{alias} is not recurrent: its file restores a clip, there is no state to pass")
+    assert record["program"] == "step"
     program = program_for(tiny_model(alias, tile_size=None))
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     rain = clip(7, seed=2)

@@ -33,13 +33,19 @@ class OnnxModel:
         tile_size: int | None = None,
         tile_overlap: int | None = None,
         providers: list[str] | None = None,
+        threads: int | None = None,
     ) -> None:
         import onnxruntime
 
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"exported model {self.path} does not exist")
-        self.session = onnxruntime.InferenceSession(str(self.path), providers=providers or ["CPUExecutionProvider"])
+        options = onnxruntime.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        self.session = onnxruntime.InferenceSession(
+            str(self.path), options, providers=providers or ["CPUExecutionProvider"]
+        )
         found = self.session.get_modelmeta().custom_metadata_map.get(RECORD)
         if found is None:
             raise ExportError(f"{self.path} is not a model written by 'derain-zoo export' (no {RECORD} record)")
@@ -106,11 +112,15 @@ def run_onnx(
     chunk_frames: int | None = None,
     tile_size: int | None = None,
     tile_overlap: int | None = None,
+    threads: int | None = None,
 ) -> Tensor:
-    """Restore a B,T,C,H,W video (floats in [0, 1]) with the exported model at ``path`` under the zoo's plan.
+    """Restore B,T,C,H,W videos (floats in [0, 1]) with the exported model at ``path`` under the zoo's plan.
 
     Chunk and tile settings default to those the model had when exported; like ``restore_sequence``
-    they change memory, never the result. Returns the restored video, clamped to [0, 1].
+    they change memory, never the result. ``threads``: onnxruntime's intra-op threads (default: its own
+    choice). Returns the restored video, clamped to [0, 1].
     """
     video = torch.as_tensor(rain, dtype=torch.float32)
-    return SequenceRestorer(OnnxModel(path, chunk_frames, tile_size, tile_overlap)).restore(video)  # type: ignore[arg-type]
+    model = OnnxModel(path, chunk_frames, tile_size, tile_overlap, threads=threads)
+    # the files are traced for one video at a time: a batch is restored video by video
+    return torch.cat([SequenceRestorer(model).restore(one) for one in video.split(1)])  # type: ignore[arg-type]
