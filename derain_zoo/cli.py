@@ -1,4 +1,4 @@
-"""The ``derain-zoo`` command: a thin LightningCLI plus the ``benchmark``, ``synthesize`` and ``weights`` tools."""
+"""The ``derain-zoo`` command: a thin LightningCLI plus the benchmark, export, synthesize and weights tools."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ from derain_zoo.models.components.temporal import window_indices
 
 
 class OnnxModel:
-    """An exported ``.onnx`` file run by onnxruntime, with the interface ``SequenceRestorer`` drives."""
+    """An exported ``.onnx`` file run by onnxruntime: a ``derain_zoo.inference.Restorable``."""
 
     def __init__(
         self,
@@ -123,4 +123,4 @@ def run_onnx(
     video = torch.as_tensor(rain, dtype=torch.float32)
     model = OnnxModel(path, chunk_frames, tile_size, tile_overlap, threads=threads)
     # the files are traced for one video at a time: a batch is restored video by video
-    return torch.cat([SequenceRestorer(model).restore(one) for one in video.split(1)])  # type: ignore[arg-type]
+    return torch.cat([SequenceRestorer(model).restore(one) for one in video.split(1)])
