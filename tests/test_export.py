@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from derain_zoo.cli import main
-from derain_zoo.export import export_model, program_for, read_record, run_onnx
+from derain_zoo.export import ExportError, export_model, program_for, read_record, run_onnx
 from derain_zoo.inference import RECURRENT as RECURRENT_KIND
 from derain_zoo.models.components.temporal import window_indices
 from derain_zoo.registry import model_registry
@@ -143,3 +143,10 @@ def test_export_command_refuses_in_one_line(args, message, tmp_path):
         main(["export", *args, "--output", str(tmp_path / "x.onnx")])
     assert "\n" not in str(error.value)
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("exported", ["estinet"], indirect=True)
+def test_a_video_shorter_than_a_fixed_clip_is_refused_in_one_line(exported):
+    alias, model, path = exported
+    with pytest.raises(ExportError, match="restores clips of 5 frames; this video has 3"):
+        run_onnx(path, clip(3))

@@ -72,6 +72,12 @@ class OnnxModel:
 
     def __call__(self, clip: Tensor) -> Tensor:
         """A clip model's clip (B,T,C,H,W) in one call."""
+        frames = self.record.get("frames")
+        if frames is not None and clip.shape[1] != frames:  # only a video shorter than one clip gets here
+            raise ExportError(
+                f"{self.path} restores clips of {frames} frames; this video has {clip.shape[1]}, shorter than one clip "
+                "(restore it with the zoo's model, which reflects its windows)"
+            )
         return torch.from_numpy(self._run(clip.numpy())[0])
 
     def stream(self, tile: Tensor, context: tuple[int, int], state: dict[str, np.ndarray] | None) -> tuple[Tensor, Any]:
