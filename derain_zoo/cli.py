@@ -1,4 +1,4 @@
-"""The ``derain-zoo`` command: a thin LightningCLI plus the ``benchmark``, ``synthesize`` and ``weights`` tools."""
+"""The ``derain-zoo`` command: a thin LightningCLI plus the benchmark, export, synthesize and weights tools."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from derain_zoo.errors import one_line, worker_death
 from derain_zoo.registry import UnknownNameError, data_registry, model_registry, resolve
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
-TOOLS = ("benchmark", "synthesize", "weights")
+TOOLS = ("benchmark", "export", "synthesize", "weights")
 
 
 def run_info() -> dict[str, Any]:
@@ -255,7 +255,7 @@ def usage() -> str:
     models = ", ".join(model_registry())
     datasets = ", ".join(data_registry())
     return (
-        "usage: derain-zoo {fit,validate,test,predict,benchmark,synthesize,weights} [options]\n\n"
+        "usage: derain-zoo {fit,validate,test,predict,benchmark,export,synthesize,weights} [options]\n\n"
         "Video rain removal models on PyTorch Lightning.\n\n"
         "commands:\n"
         "  fit          train a model (default data: built-in synthetic rain videos)\n"
@@ -263,6 +263,7 @@ def usage() -> str:
         "  test         PSNR/SSIM (RGB and Y) per sequence and mean; writes metrics.json/csv\n"
         "  predict      restore whole sequences\n"
         "  benchmark    parameters, GFLOPs, latency and memory per model\n"
+        "  export       write a model as ONNX, TorchScript or a torch.export program (docs/export.md)\n"
         "  synthesize   render rain onto your own clean videos\n"
         "  weights      list the shipped weights (--model.weights=NAME) with their scores\n\n"
         f"models (--model=NAME):   {models}\n"
@@ -347,6 +348,8 @@ def tool_parser(name: str) -> tuple[Any, argparse.ArgumentParser]:
         from derain_zoo.data import synthesize as tool
     elif name == "weights":
         from derain_zoo import weights as tool
+    elif name == "export":
+        from derain_zoo.export import command as tool
     else:
         from derain_zoo import benchmark as tool
 

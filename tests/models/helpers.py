@@ -116,3 +116,19 @@ def stage2_warnings(model: L.LightningModule, batch: VideoBatch, root: Path) -> 
         warnings.simplefilter("always")
         trainer.fit(model, loader)
     return [str(w.message) for w in caught if "starts from random weights" in str(w.message)]
+
+
+TINY_CONFIGS = Path(__file__).resolve().parents[1] / "conf"
+FACTORIES = ("optimizer", "d_optimizer", "lr_scheduler", "d_lr_scheduler")
+
+
+def tiny_model(alias: str, **overrides: Any) -> L.LightningModule:
+    """Model ``alias`` at the width of its tests/conf/<alias>.yaml (optimisers left at the model's defaults)."""
+    import yaml
+
+    from derain_zoo.registry import model_registry
+
+    config = yaml.safe_load((TINY_CONFIGS / f"{alias}.yaml").read_text())["model"].get("init_args") or {}
+    args = {key: value for key, value in config.items() if key not in FACTORIES}
+    torch.manual_seed(0)
+    return model_registry()[alias](**{**args, **overrides})

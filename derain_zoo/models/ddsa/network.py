@@ -39,7 +39,10 @@ def top_k_mask(scores: Tensor, k: int) -> Tensor:
     Ties at the threshold are broken towards the lower column index (a stable sort), so the mask
     never keeps more or fewer than k entries and does not depend on the backend's topk order.
     """
-    order = torch.sort(scores, dim=-1, descending=True, stable=True).indices[..., :k]
+    if torch.compiler.is_compiling():  # ONNX has no stable sort; its TopK keeps the lower index among ties too
+        order = torch.topk(scores, k, dim=-1).indices
+    else:
+        order = torch.sort(scores, dim=-1, descending=True, stable=True).indices[..., :k]
     mask = torch.zeros_like(scores, dtype=torch.bool)
     return mask.scatter_(-1, order, True)
 

@@ -345,27 +345,47 @@ class RMFDNetwork(nn.Module):
         windows = rain[:, window_indices(rain.shape[1], WINDOW, rain.device)]  # B,T,5,C,H,W
         if state is None:
             state = RMFDState(*([None] * len(net.heads) for net in self.nets()), history=[])
-        haze_states, physics_states, refine_states, history = state
         layers: dict[str, list[Tensor]] = {
             name: [] for name in ("background", "inversion", "haze", "transmission", "atmosphere")
         }
         before, after = context
         for t in range(before, rain.shape[1] - after):
-            window = windows[:, t]
-            (haze, *_), haze_states = self.haze_net([window, window], haze_states)
-            (trans, atmo), physics_states = self.physics_net([window, window], physics_states)
-            inversion = invert_rain_model(haze, trans, atmo, self.transmission_floor)
-            # the refinement learns from fixed stage-1 estimates and its own past outputs (authors' detach)
-            fixed = inversion.detach()
-            previous = (
-                history[-2].detach() if len(history) >= 2 else fixed,
-                history[-1].detach() if len(history) >= 1 else fixed,
-            )
-            background, refine_states = self.refine(previous, fixed, window, refine_states)
-            history = [*history[-1:], background]  # B(t-1), B(t): the next step's past outputs
-            for name, value in zip(layers, (background, inversion, haze, trans, atmo), strict=True):
+            estimates, state = self.step(windows[:, t], state)
+            for name, value in zip(layers, estimates, strict=True):
                 layers[name].append(value)
         output = RMFDOutput(
             **{name: torch.stack(values, 1)[..., :height, :width].contiguous() for name, values in layers.items()}
         )
-        return output, RMFDState(haze_states, physics_states, refine_states, history)
+        return output, state
+
+    def step(
+        self, window: Tensor, state: RMFDState, seen: Tensor | None = None
+    ) -> tuple[tuple[Tensor, Tensor, Tensor, Tensor, Tensor], RMFDState]:
+        """One frame from its B,5,C,H,W rainy window t-2..t+2 and the state after frame t-1 -> (B, B1, H, T, A)
+        and the state after frame t. ``seen`` (frames restored before, a 0-d tensor) is for an exported step,
+        whose history always holds two maps: it tells which of them are outputs (docs/export.md)."""
+        haze_states, physics_states, refine_states, history = state
+        (haze, *_), haze_states = self.haze_net([window, window], haze_states)
+        (trans, atmo), physics_states = self.physics_net([window, window], physics_states)
+        inversion = invert_rain_model(haze, trans, atmo, self.transmission_floor)
+        # the refinement learns from fixed stage-1 estimates and its own past outputs (authors' detach)
+        fixed = inversion.detach()
+        background, refine_states = self.refine(previous_outputs(history, fixed, seen), fixed, window, refine_states)
+        history = [*history[-1:], background]  # B(t-1), B(t): the next step's past outputs
+        return (background, inversion, haze, trans, atmo), RMFDState(
+            haze_states, physics_states, refine_states, history
+        )
+
+
+def previous_outputs(history: list[Tensor], fixed: Tensor, seen: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """B(t-2), B(t-1) for the refinement, the inversion B1(t) standing in for outputs before the video's start.
+
+    Eagerly the history holds only the outputs there are; a graph cannot branch on a list's length, so
+    an exported step carries two maps and ``seen`` picks, with the same result.
+    """
+    if seen is None:
+        return (
+            history[-2].detach() if len(history) >= 2 else fixed,
+            history[-1].detach() if len(history) >= 1 else fixed,
+        )
+    return torch.where(seen >= 2, history[-2].detach(), fixed), torch.where(seen >= 1, history[-1].detach(), fixed)
