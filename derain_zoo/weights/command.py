@@ -116,7 +116,9 @@ def _scores_arg(value: str) -> dict[str, Any]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``weights`` lists what ships; ``weights export`` turns a Lightning checkpoint into shipped weights."""
-    actions = parser.add_subparsers(dest="action", metavar="{list,export}")
+    from derain_zoo import convert  # the authors' checkpoints (issue 29): a hook, the converters live there
+
+    actions = parser.add_subparsers(dest="action", metavar="{list,export,convert}")
     actions.add_parser("list", help="list the shipped weights (the default)")
     export = actions.add_parser("export", help="write <alias>-<name>.pt and .json from a Lightning checkpoint")
     export.add_argument("--ckpt", required=True, help="Lightning checkpoint saved by 'derain-zoo fit'")
@@ -132,10 +134,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     export.add_argument("--wall-minutes", type=float, default=None, help="training wall time in minutes")
     export.add_argument("--scores", type=_scores_arg, default=None, help="JSON object or JSON file of measured scores")
     export.add_argument("--overwrite", action="store_true", help="replace existing files of that name")
+    convert.add_parser(actions)
 
 
 def run(args: argparse.Namespace) -> None:
     """Run the ``weights`` tool: print the listing, or export and print the written .pt path."""
+    if args.action == "convert":
+        from derain_zoo import convert
+
+        convert.run(args)
+        return
     if args.action != "export":
         print(format_table(shipped()))
         return
