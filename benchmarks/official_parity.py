@@ -145,7 +145,26 @@ def estinet(src: Path, seed: int) -> Official:
     )
 
 
-BUILDERS: dict[str, Callable[[Path, int], Official]] = {"estinet": estinet}
+# ---------------------------------------------------------------------------------------------- DDSA
+def ddsa(src: Path, seed: int) -> Official:
+    """Restormer of IDT-DDSA with their Deraining_Restormer.yml arguments, saved as BasicSR saves it."""
+    with authors_source(src):
+        arch = importlib.import_module("basicsr.models.archs.restormer_arch")
+        config = {"dim": 48, "num_blocks": [4, 6, 6, 8], "num_refinement_blocks": 4, "heads": [1, 2, 4, 8]}
+        network = arch.Restormer(**config, ffn_expansion_factor=2.66, bias=False, LayerNorm_type="WithBias")
+    randomize_(network, seed)
+    network.eval()
+
+    def run(clip: Tensor) -> Tensor:  # their test script: one image at a time, sizes a multiple of 8 here
+        return torch.stack([network(frame) for frame in clip.unbind(1)], dim=1)
+
+    return Official(
+        cases=[Case("net_g (params)", {"net_g_latest.pth": {"params": network.state_dict()}}, run, lambda m, c: m(c))],
+        commit="zt-fan/IDT-DDSA@a41f6114",
+    )
+
+
+BUILDERS: dict[str, Callable[[Path, int], Official]] = {"ddsa": ddsa, "estinet": estinet}
 
 
 # ---------------------------------------------------------------------------------------------- the check

@@ -89,14 +89,19 @@ def load_file(path: str | Path) -> tuple[Any, str]:
 
 
 def tensor_dict(payload: Any, path: str | Path, prefix: str = "") -> dict[str, Tensor]:
-    """The tensors of a (possibly DataParallel) state dict, ``module.`` stripped; refused if it is none."""
+    """The tensors of a (possibly DataParallel) state dict, ``module.`` stripped, nested dicts flattened
+    with '/' (so a file of another layout is named key by key); refused if it holds something else."""
     if not isinstance(payload, Mapping) or not payload:
         raise WeightsError(f"checkpoint {path} holds no state dict ({type(payload).__name__})")
     tensors = {}
     for key, value in payload.items():
-        if not isinstance(value, Tensor):
-            raise WeightsError(f"checkpoint {path}: entry {prefix}{key} is a {type(value).__name__}, not a tensor")
-        tensors[prefix + str(key).removeprefix("module.")] = value
+        name = prefix + str(key).removeprefix("module.")
+        if isinstance(value, Mapping):
+            tensors.update(tensor_dict(value, path, name + "/"))
+        elif isinstance(value, Tensor):
+            tensors[name] = value
+        else:
+            raise WeightsError(f"checkpoint {path}: entry {name} is a {type(value).__name__}, not a tensor")
     return tensors
 
 
