@@ -24,6 +24,7 @@ import json
 import math
 import sys
 import tempfile
+import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,7 +222,35 @@ def rmfd(src: Path, seed: int) -> Official:
     )
 
 
-BUILDERS: dict[str, Callable[[Path, int], Official]] = {"ddsa": ddsa, "estinet": estinet, "rmfd": rmfd}
+# ---------------------------------------------------------------------------------------------- RainTRN
+def raintrn(src: Path, seed: int) -> Official:
+    """PReNet_STTN(config) run by its forward_sequence on [-1, 1] frames, saved by their save_checkpoint."""
+    with authors_source(src):
+        sys.modules.setdefault("torchvision", types.ModuleType("torchvision"))  # imported by sttn.py, never used
+        sys.modules.setdefault("torchvision.models", types.ModuleType("torchvision.models"))
+        model = importlib.import_module("model").PReNet_STTN(argparse.Namespace(num_frames=3))
+    randomize_(model, seed)
+    model.eval()
+
+    def run(clip: Tensor) -> Tensor:
+        rain = clip * 2 - 1
+        masks = torch.zeros_like(rain[:, :, :1])
+        return (model.forward_sequence(rain, masks) + 1) / 2
+
+    files = {"raintrn_epoch_100.pth": {"model": model.state_dict(), "optimizer": {}, "epoch": 100}}
+    return Official(
+        cases=[Case("latest.pth", files, run, lambda m, c: m.network(c))],
+        commit="debayan91/RainTRN@f3ad970e",
+        modules=[model],
+    )
+
+
+BUILDERS: dict[str, Callable[[Path, int], Official]] = {
+    "ddsa": ddsa,
+    "estinet": estinet,
+    "raintrn": raintrn,
+    "rmfd": rmfd,
+}
 
 
 # ---------------------------------------------------------------------------------------------- the check

@@ -28,7 +28,7 @@ SPOT_CHECKS = {
     "estinet": ("sicm.stem.weight", "C_checkpoints_best.pth.tar", "module.E.conv1.weight"),
     "ddsa": ("embed.weight", "net_g_latest.pth", "params/patch_embed.proj.weight"),
     "rmfd": ("refine_net.heads.0.out2.weight", "model_epoch_100.pth", "multi_model_s2/output2.conv2d.weight"),
-    "raintrn": ("encoder.0.weight", "raintrn_epoch_100.pth", "model/conv0.0.weight"),
+    "raintrn": ("head.0.weight", "raintrn_epoch_100.pth", "model/conv0.0.weight"),
 }
 
 
