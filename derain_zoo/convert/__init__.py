@@ -20,7 +20,15 @@ from types import ModuleType
 
 from torch import nn
 
-from derain_zoo.convert.common import Release, build_state, check_keys, load_file, tensor_dict, write_converted
+from derain_zoo.convert.common import (
+    Release,
+    build_state,
+    check_keys,
+    check_output,
+    load_file,
+    tensor_dict,
+    write_converted,
+)
 from derain_zoo.weights import WeightsError
 
 CONVERTERS = ("ddsa", "estinet", "raintrn", "rmfd")
@@ -65,6 +73,7 @@ def convert(alias: str, sources: Sequence[str | Path], output: str | Path, overw
     """Convert the authors' files ``sources`` for model ``alias`` into ``output`` (.pt) and its manifest."""
     if not sources:
         raise WeightsError("pass the authors' checkpoint with --from=<file>")
+    check_output(output, sources, overwrite)  # before reading hundreds of MB
     spec = converter(alias)
     release = read_release(spec, sources)
     module = convert_release(alias, release, ", ".join(str(path) for path in sources))

@@ -180,25 +180,30 @@ def _place(data: bytes, target: Path, overwrite: bool) -> None:
         remove(partial)
 
 
-def write_converted(
-    module: nn.Module, output: str | Path, source: Mapping[str, Any], inputs: Iterable[str | Path], overwrite: bool
-) -> Path:
-    """Write ``output`` (.pt, the zoo's weights format, fp32) and its manifest ``.json`` beside it."""
+def check_output(output: str | Path, inputs: Iterable[str | Path], overwrite: bool) -> Path:
+    """The output .pt, refused before any work when it (or its manifest) exists, is an input, or cannot be made."""
     target = output_path(output)
     if target.suffix != ".pt":
         raise WeightsError(f"--output {output} must end in .pt (its manifest is written beside it as .json)")
-    manifest_path = target.with_suffix(".json")
-    for path in (target, manifest_path):
+    if not target.parent.is_dir():
+        raise WeightsError(f"--output {output}: folder {target.parent} does not exist")
+    for path in (target, target.with_suffix(".json")):
         check_name_length(path)
         Inputs(list(inputs)).check(path)
         if (path.exists() or path.is_symlink()) and not overwrite:
             raise WeightsError(f"{path} exists; pass --overwrite to replace it")
-    if not target.parent.is_dir():
-        raise WeightsError(f"--output {output}: folder {target.parent} does not exist")
+    return target
+
+
+def write_converted(
+    module: nn.Module, output: str | Path, source: Mapping[str, Any], inputs: Iterable[str | Path], overwrite: bool
+) -> Path:
+    """Write ``output`` (.pt, the zoo's weights format, fp32) and its manifest ``.json`` beside it."""
+    target = check_output(output, inputs, overwrite)
     buffer = io.BytesIO()
     torch.save({"state_dict": fp16_state_dict(module, half=False), "model": module.alias}, buffer)
     data = buffer.getvalue()
     manifest = _manifest(module, target, data, source)
     _place(data, target, overwrite)
-    _place((json.dumps(manifest, indent=2) + "\n").encode(), manifest_path, overwrite)
+    _place((json.dumps(manifest, indent=2) + "\n").encode(), target.with_suffix(".json"), overwrite)
     return target
