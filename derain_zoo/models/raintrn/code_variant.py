@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from derain_zoo.inference import TemporalProtocol
-from derain_zoo.models.components.padding import pad_to_multiple
+from derain_zoo.padding import pad_to_multiple
 
 PATCHES = (64, 32, 16, 8)  # pixels per side of the patches of each head (their InpaintGenerator)
 
