@@ -132,7 +132,7 @@ def test_convert_rewrites_a_pt_as_safetensors_bit_for_bit(tmp_path, capsys, tiny
     pt = _legacy_pt(tiny_model, tmp_path)
     before = torch.load(pt, weights_only=True)["state_dict"]
     old_sha = json.loads(pt.with_suffix(".json").read_text())["sha256"]
-    shipped_weights.main(["convert", "--dir", str(tmp_path)])
+    shipped_weights.main(["upgrade", "--dir", str(tmp_path)])
     target = pt.with_suffix(".safetensors")
     assert str(target) in capsys.readouterr().out and not pt.exists()
     entry = shipped_weights.read_manifest(pt.with_suffix(".json"))

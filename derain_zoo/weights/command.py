@@ -117,10 +117,12 @@ def _scores_arg(value: str) -> dict[str, Any]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``weights`` lists what ships; ``weights export`` turns a Lightning checkpoint into shipped weights."""
-    actions = parser.add_subparsers(dest="action", metavar="{list,export,convert,cards}")
+    from derain_zoo import convert  # the authors' checkpoints (issue 29): a hook, the converters live there
+
+    actions = parser.add_subparsers(dest="action", metavar="{list,export,convert,upgrade,cards}")
     actions.add_parser("list", help="list the shipped weights (the default)")
     for action, text in (
-        ("convert", "rewrite every .pt of the weights folder as .safetensors (tensors unchanged), manifests and cards"),
+        ("upgrade", "rewrite every .pt of the weights folder as .safetensors (tensors unchanged), manifests and cards"),
         ("cards", "write the model card <alias>-<name>.md of every weights file from its manifest"),
     ):
         actions.add_parser(action, help=text).add_argument("--dir", default=None, help="default: the weights folder")
@@ -138,13 +140,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     export.add_argument("--wall-minutes", type=float, default=None, help="training wall time in minutes")
     export.add_argument("--scores", type=_scores_arg, default=None, help="JSON object or JSON file of measured scores")
     export.add_argument("--overwrite", action="store_true", help="replace existing files of that name")
+    convert.add_parser(actions)
 
 
 def run(args: argparse.Namespace) -> None:
-    """Run the ``weights`` tool: print the listing, convert or write cards, or export and print the weights path."""
-    if args.action in ("convert", "cards"):
+    """Run the ``weights`` tool: print the listing, convert the authors' checkpoints, upgrade .pt sets to
+    .safetensors or write cards, or export and print the weights path."""
+    if args.action == "convert":
+        from derain_zoo import convert
+
+        convert.run(args)
+        return
+    if args.action in ("upgrade", "cards"):
         for entry in shipped(Path(args.dir) if args.dir else None):
-            if args.action == "convert":
+            if args.action == "upgrade":
                 print(safetensors_format.convert(entry))
             print(cards.write_card(read_manifest(entry.manifest_path)))
         return

@@ -42,6 +42,7 @@ class DDSA(DerainModule):
         "spatial_attention",
         "ffn_expansion",
         "res2net_scales",
+        "variant",
     )
     spatial_multiple = 16
 
@@ -57,6 +58,7 @@ class DDSA(DerainModule):
         spatial_attention: bool = True,
         ffn_expansion: float = 2.66,
         res2net_scales: int = 3,
+        variant: str = "paper",
         inference_frames: int | None = 1,
         optimizer: OptimizerCallable = paper_optimizer,
         **kwargs: Any,

@@ -196,6 +196,57 @@ class GDFN(nn.Module):
         return self.project_out(self.spatial_attention(F.gelu(gate) * value))
 
 
+class CodeDualSelfAttention(DualSelfAttention):
+    """The authors' released attention (``variant="code"``): the two branches summed with raw learnable
+    scalars (0.2 each at the start, unconstrained), and int(7 d / 10) entries kept per row (``torch.topk``)."""
+
+    def __init__(self, dim: int, num_heads: int, bias: bool = False) -> None:
+        super().__init__(dim, num_heads, 0.7, "dense", bias)
+        self.mode = "dual"
+        self.topk = max(1, int(7 * (dim // num_heads) / 10))
+        self.dense_weight = nn.Parameter(torch.tensor([0.2]))
+        self.sparse_weight = nn.Parameter(torch.tensor([0.2]))
+
+    def attention_map(self, scores: Tensor) -> Tensor:
+        """dense_weight * softmax(P) + sparse_weight * softmax(M(P, k)), the weights as learnt."""
+        sparse = scores.masked_fill(~top_k_mask(scores, self.topk), float("-inf")).softmax(dim=-1)
+        return self.dense_weight * scores.softmax(dim=-1) + self.sparse_weight * sparse
+
+
+class CodeSpatialAttention(nn.Module):
+    """The authors' SA layer: a 3x3 conv over channel-max and channel-mean maps, BatchNorm, sigmoid gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 1, 3, padding=1, bias=False)
+        self.norm = nn.BatchNorm2d(1, momentum=0.01)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """B,C,H,W -> B,C,H,W."""
+        pooled = torch.cat([x.amax(dim=1, keepdim=True), x.mean(dim=1, keepdim=True)], dim=1)
+        return x * torch.sigmoid(self.norm(self.conv(pooled)))
+
+
+class CodeSEFN(nn.Module):
+    """The authors' released SEFN: 1x1 to three groups, ONE depth-wise 3x3 conv shared by the groups in a
+    Res2Net chain with ReLU (y1 = relu(dw x1), y_i = relu(dw(y_{i-1} + x_i))), 1x1 back, then the SA gate."""
+
+    def __init__(self, dim: int, expansion: float = 2.66, bias: bool = False) -> None:
+        super().__init__()
+        hidden = int(dim * expansion)
+        self.project_in = nn.Conv2d(dim, hidden * 3, 1, bias=bias)
+        self.dwconv = nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden, bias=bias)
+        self.project_out = nn.Conv2d(hidden * 3, dim, 1, bias=bias)
+        self.spatial_attention = CodeSpatialAttention()
+
+    def forward(self, x: Tensor) -> Tensor:
+        """B,C,H,W -> B,C,H,W."""
+        outputs: list[Tensor] = []
+        for group in self.project_in(x).chunk(3, dim=1):
+            outputs.append(F.relu(self.dwconv(group if not outputs else outputs[-1] + group)))
+        return self.spatial_attention(self.project_out(torch.cat(outputs, dim=1)))
+
+
 class DATB(nn.Module):
     """Dual attention Transformer block, eqs. (1)-(2): pre-norm DDSA then pre-norm SEFN, residuals."""
 
@@ -210,13 +261,18 @@ class DATB(nn.Module):
         ffn_expansion: float = 2.66,
         res2net_scales: int = 3,
         bias: bool = False,
+        variant: str = "paper",
     ) -> None:
         super().__init__()
         self.norm1 = LayerNorm2d(dim)
-        self.attn = DualSelfAttention(dim, num_heads, topk_ratio, attention, bias)
         self.norm2 = LayerNorm2d(dim)
+        if variant == "code":  # the authors' released block (README, "Variants")
+            self.attn: nn.Module = CodeDualSelfAttention(dim, num_heads, bias)
+            self.ffn: nn.Module = CodeSEFN(dim, ffn_expansion, bias)
+            return
+        self.attn = DualSelfAttention(dim, num_heads, topk_ratio, attention, bias)
         if ffn == "sefn":
-            self.ffn: nn.Module = SEFN(dim, ffn_expansion, res2net_scales, spatial_attention, bias)
+            self.ffn = SEFN(dim, ffn_expansion, res2net_scales, spatial_attention, bias)
         elif ffn == "gdfn":
             self.ffn = GDFN(dim, ffn_expansion, spatial_attention, bias)
         else:
@@ -258,7 +314,9 @@ class DDSANetwork(nn.Module):
     Level i (of ``len(num_blocks)``) works at ``dim * 2**i`` channels and 1/2**i resolution with
     ``num_blocks[i]`` DATBs of ``heads[i]`` heads; the decoder mirrors levels 0..L-2 with skip
     connections (concatenate, then a 1x1 conv back to the level width; level 0 keeps the doubled
-    width, as Restormer). Output = input + predicted residual (Sec. 2.1).
+    width, as Restormer). Output = input + predicted residual (Sec. 2.1). ``variant="code"`` builds the
+    authors' released code (zt-fan/IDT-DDSA): raw attention mixing scalars, their SEFN and SA layer, and
+    ``num_refinement_blocks`` blocks both after the embedding and before the output (README, "Variants").
     """
 
     # a single-image model: every frame restored alone
@@ -281,8 +339,11 @@ class DDSANetwork(nn.Module):
         ffn_expansion: float = 2.66,
         res2net_scales: int = 3,
         bias: bool = False,
+        variant: str = "paper",
     ) -> None:
         super().__init__()
+        if variant not in ("paper", "code"):
+            raise ValueError(f"variant must be 'paper' or 'code' (the authors' released code), got {variant!r}")
         if len(num_blocks) != len(heads) or len(num_blocks) < 1:
             raise ValueError(f"num_blocks {list(num_blocks)} and heads {list(heads)} must be equally long")
         if in_channels != out_channels:
@@ -305,6 +366,7 @@ class DDSANetwork(nn.Module):
                         ffn_expansion,
                         res2net_scales,
                         bias,
+                        variant,
                     )
                     for _ in range(blocks)
                 )
@@ -312,6 +374,8 @@ class DDSANetwork(nn.Module):
 
         widths = [dim * 2**i for i in range(levels)]
         self.embed = nn.Conv2d(in_channels, dim, 3, padding=1, bias=bias)
+        # the authors' code also refines the embedding before the encoder, with as many blocks as at the end
+        self.refinement0 = stage(dim, num_refinement_blocks, heads[0]) if variant == "code" else nn.Identity()
         self.encoders = nn.ModuleList(stage(widths[i], num_blocks[i], heads[i]) for i in range(levels - 1))
         self.downs = nn.ModuleList(Downsample(widths[i]) for i in range(levels - 1))
         self.latent = stage(widths[-1], num_blocks[-1], heads[-1])
@@ -333,7 +397,7 @@ class DDSANetwork(nn.Module):
         """B,C,H,W -> B,C,H,W for any H, W (padded to the U-net's multiple, then cropped back)."""
         height, width = rain.shape[-2:]
         x = pad_to_multiple(rain, self.multiple).contiguous(memory_format=torch.channels_last)
-        features = self.embed(x)
+        features = self.refinement0(self.embed(x))
         skips = []
         for encoder, down in zip(self.encoders, self.downs, strict=False):
             features = encoder(features)

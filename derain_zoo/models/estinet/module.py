@@ -23,7 +23,8 @@ class ESTINet(DerainModule):
     trains everything on L_STI + alpha * L_EST, usually from ``init_checkpoint`` = a stage-1
     checkpoint. ``temporal="conv"`` is Table 3's single-frame "SICM + 2DCNN" baseline.
     ``inference_frames``: frames per SICM pass without gradients (the same result in less memory;
-    None = all frames at once, for a GPU).
+    None = all frames at once, for a GPU). ``variant="code"``: the authors' released code, into which
+    their checkpoints convert (README, "Variants"); the default ``"paper"`` follows the paper.
     """
 
     alias = "estinet"
@@ -44,6 +45,7 @@ class ESTINet(DerainModule):
         "estm_channels",
         "estm_blocks",
         "estm_growth",
+        "variant",
     )
     unsaved_args = (*DerainModule.unsaved_args, "init_checkpoint")
     # checkpoints saved before the two-stage switch was named stage
@@ -72,6 +74,7 @@ class ESTINet(DerainModule):
         alpha: float = 1.0,
         init_checkpoint: str | None = None,
         clip_frames: int = 5,
+        variant: str = "paper",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)

@@ -18,11 +18,12 @@ from torch import Tensor, nn
 
 from derain_zoo.models.components.batching import check_inference_frames, in_slices
 from derain_zoo.models.components.temporal import reflect_index
+from derain_zoo.models.estinet.code_variant import CodeSICM, CodeSTIM, CodeTemporalStem, denormalize, normalize
 
 
-def conv2d(in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1) -> nn.Conv2d:
+def conv2d(in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, bias: bool = True) -> nn.Conv2d:
     """A 'same'-padded 2D convolution (spatial size kept, or divided by ``stride``)."""
-    return nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2)
+    return nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2, bias=bias)
 
 
 def channels_last(x: Tensor) -> Tensor:
@@ -50,12 +51,16 @@ def init_normal_(module: nn.Module, std: float = 0.01) -> None:
 
 # ---------------------------------------------------------------------------------------- SICM
 class BasicBlock(nn.Module):
-    """ResNet-18 basic block without BatchNorm (the authors' trunk drops BN); may downsample by 2."""
+    """ResNet-18 basic block without BatchNorm (the authors' trunk drops BN); may downsample by 2.
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
+    ``bias=False`` is the code variant's bias-free 3x3 convs; the shortcut conv keeps its bias, which
+    holds the authors' shortcut BatchNorm once folded (``derain_zoo.convert.estinet``).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, bias: bool = True) -> None:
         super().__init__()
-        self.conv1 = conv2d(in_channels, out_channels, 3, stride)
-        self.conv2 = conv2d(out_channels, out_channels, 3)
+        self.conv1 = conv2d(in_channels, out_channels, 3, stride, bias=bias)
+        self.conv2 = conv2d(out_channels, out_channels, 3, bias=bias)
         self.shortcut: nn.Module = (
             nn.Identity()
             if stride == 1 and in_channels == out_channels
@@ -71,17 +76,19 @@ class UpProjection(nn.Module):
 
     The two 5x5 convolutions read the same input, so they are one convolution with twice the
     output channels (split afterwards): one large GEMM instead of two, same function.
+    ``align_corners=True`` and ``bias=False`` are the authors' code (the ``code`` variant).
     """
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, align_corners: bool = False, bias: bool = True) -> None:
         super().__init__()
         self.out_channels = out_channels
-        self.conv5 = conv2d(in_channels, 2 * out_channels, 5)  # [main branch, side branch]
-        self.conv3 = conv2d(out_channels, out_channels, 3)
+        self.align_corners = align_corners
+        self.conv5 = conv2d(in_channels, 2 * out_channels, 5, bias=bias)  # [main branch, side branch]
+        self.conv3 = conv2d(out_channels, out_channels, 3, bias=bias)
 
     def forward(self, x: Tensor, size: Sequence[int]) -> Tensor:
         if tuple(x.shape[-2:]) != tuple(size):
-            x = F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
+            x = F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=self.align_corners)
         main, side = self.conv5(x).split(self.out_channels, dim=1)
         return F.relu(self.conv3(F.relu(main)) + side)
 
@@ -279,6 +286,7 @@ class ESTM(nn.Module):
     concat(coarse, rainy) over ``window`` frames -> two 3D convs whose temporal kernels (3, 3 for a
     5-frame window, no temporal padding) take T from 5 to 3 to 1 -> 2D residual-in-residual dense
     blocks -> a head that predicts a residual for every frame of the window on top of the coarse one.
+    ``code_stem=True`` replaces the two 3D convs by the authors' code's (``CodeTemporalStem``, 5 frames).
     """
 
     def __init__(
@@ -289,19 +297,19 @@ class ESTM(nn.Module):
         num_blocks: int = 9,
         growth: int = 32,
         kernel_size: int = 3,
+        code_stem: bool = False,
     ) -> None:
         super().__init__()
-        if window < 2:
-            raise ValueError(f"ESTM needs a window of at least 2 frames, got {window}")
+        if window < 2 or (code_stem and window != 5):
+            raise ValueError(f"ESTM needs a window of at least 2 frames (exactly 5 in the code variant), got {window}")
         self.window = window
-        first = (window + 1) // 2
-        second = window + 1 - first  # the two temporal kernels shrink T from window to exactly 1
-        k, pad = (
-            kernel_size,
-            (0, kernel_size // 2, kernel_size // 2),
-        )  # no temporal padding
-        self.conv3d_1 = nn.Conv3d(2 * frame_channels, channels, (first, k, k), padding=pad)
-        self.conv3d_2 = nn.Conv3d(channels, channels, (second, k, k), padding=pad)
+        self.temporal_stem: nn.Module | None = CodeTemporalStem(2 * frame_channels, channels) if code_stem else None
+        if not code_stem:
+            first = (window + 1) // 2
+            second = window + 1 - first  # the two temporal kernels shrink T from window to exactly 1
+            k, pad = kernel_size, (0, kernel_size // 2, kernel_size // 2)  # no temporal padding
+            self.conv3d_1 = nn.Conv3d(2 * frame_channels, channels, (first, k, k), padding=pad)
+            self.conv3d_2 = nn.Conv3d(channels, channels, (second, k, k), padding=pad)
         self.body = nn.Sequential(*[RRDB(channels, growth) for _ in range(num_blocks)])
         self.body_conv = conv2d(channels, channels, 3)
         self.head = nn.Sequential(
@@ -314,6 +322,8 @@ class ESTM(nn.Module):
         """N,W,3,H,W coarse and rainy windows -> N,C,1,H,W features after the two 3D convs."""
         x = torch.cat([coarse, rain], dim=2).transpose(1, 2)  # N, 2*3, W, H, W
         x = x.contiguous(memory_format=torch.channels_last_3d)
+        if self.temporal_stem is not None:
+            return self.temporal_stem(x)
         return F.relu(self.conv3d_2(F.relu(self.conv3d_1(x))))
 
     def forward(self, coarse: Tensor, rain: Tensor) -> Tensor:
@@ -346,7 +356,8 @@ class ESTINetNetwork(nn.Module):
     ``temporal="stim"`` is the paper's model, ``"conv"`` Table 3's single-frame "SICM + 2DCNN";
     ``stage=1`` is stage 1 (and the "SICM + STIM (#n)" rows). Coarse frames are the rainy
     frames plus the STIM output (the authors' ``input_residue``); refined frames are the coarse ones
-    plus the ESTM residual.
+    plus the ESTM residual. ``variant="code"`` builds the authors' released code instead of the paper
+    (``code_variant.py``): the layout their checkpoints load into (``derain-zoo weights convert``).
     """
 
     # pixels of context a tile needs: SICM works down to 1/16 scale with 5x5 convs there (README: the measured gap)
@@ -373,19 +384,22 @@ class ESTINetNetwork(nn.Module):
         estm_growth: int = 32,
         init_std: float | None = 0.01,
         inference_frames: int | None = 1,
+        variant: str = "paper",
     ) -> None:
         super().__init__()
+        if variant not in ("paper", "code"):
+            raise ValueError(f"variant must be 'paper' or 'code' (the authors' released code), got {variant!r}")
+        if variant == "code" and temporal != "stim":
+            raise ValueError("variant='code' is the authors' SICM + STIM (+ ESTM) network: temporal must be 'stim'")
+        self.variant = variant
         self.inference_frames = check_inference_frames(inference_frames)
-        self.sicm = SICM(
-            in_channels,
-            encoder_channels,
-            blocks_per_stage,
-            decoder_channels,
-            fusion_channels,
-        )
+        sicm = CodeSICM if variant == "code" else SICM
+        self.sicm = sicm(in_channels, encoder_channels, blocks_per_stage, decoder_channels, fusion_channels)
         features = self.sicm.out_channels
-        if temporal == "stim":
-            self.temporal: nn.Module = STIM(
+        if variant == "code":
+            self.temporal: nn.Module = CodeSTIM(features, cell_channels, hidden_channels)
+        elif temporal == "stim":
+            self.temporal = STIM(
                 features,
                 in_channels,
                 cell_channels,
@@ -397,7 +411,12 @@ class ESTINetNetwork(nn.Module):
             self.temporal = FrameConvs(features, in_channels, conv_channels)
         else:
             raise ValueError(f"temporal must be 'stim' or 'conv', got {temporal!r}")
-        self.estm = ESTM(in_channels, estm_window, estm_channels, estm_blocks, estm_growth) if stage == 2 else None
+        code_stem = variant == "code"
+        self.estm = (
+            ESTM(in_channels, estm_window, estm_channels, estm_blocks, estm_growth, code_stem=code_stem)
+            if stage == 2
+            else None
+        )
         if self.estm is not None:
             window_table(1, estm_window, estm_stride)  # validate the stride now, not at the first forward
         self.estm_stride = estm_stride
@@ -411,7 +430,8 @@ class ESTINetNetwork(nn.Module):
         512-channel 1/16 features to full size: five 480x640 frames of them are 3.1 GB)."""
         frames = channels_last(rain.flatten(0, 1))
         features = in_slices(self.sicm, frames, self.inference_frames).unflatten(0, rain.shape[:2])
-        return rain + self.temporal(features)
+        height, width = rain.shape[-2:]  # the code variant's SICM works at even sizes: crop its residual
+        return rain + self.temporal(features)[..., :height, :width]
 
     def refine(self, coarse: Tensor, rain: Tensor) -> Tensor:
         """Run ESTM over reflected windows tiling the clip (all windows in one batch)."""
@@ -425,8 +445,13 @@ class ESTINetNetwork(nn.Module):
 
     def forward_all(self, rain: Tensor) -> tuple[Tensor, Tensor | None]:
         """Coarse (STIM) and refined (ESTM, None without it) frames, both B,T,3,H,W."""
+        if self.variant == "code":  # the authors' network reads and writes ImageNet-normalised frames
+            rain = normalize(rain)
         coarse = self.coarse(rain)
-        return coarse, (self.refine(coarse, rain) if self.estm is not None else None)
+        refined = self.refine(coarse, rain) if self.estm is not None else None
+        if self.variant == "code":
+            return denormalize(coarse), (denormalize(refined) if refined is not None else None)
+        return coarse, refined
 
     def forward(self, rain: Tensor) -> Tensor:
         """B,T,3,H,W rainy clip -> B,T,3,H,W restored clip (the last stage built)."""

@@ -13,6 +13,7 @@ from torch import Tensor
 
 from derain_zoo.models.components.discriminator3d import SpectralNormDiscriminator3d
 from derain_zoo.models.components.gan import GANDerainModule
+from derain_zoo.models.raintrn.code_variant import CodeRainTRNNetwork
 from derain_zoo.models.raintrn.network import RainTRNNetwork
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ class RainTRN(GANDerainModule):
         "global_residual",
         "disc_channels",
         "disc_layers",
+        "variant",
     )
     # the generator's optimiser was g_optimizer until both GAN models took the same names
     renamed_args = {"g_optimizer": ("optimizer", lambda factory: factory)}
@@ -76,6 +78,7 @@ class RainTRN(GANDerainModule):
         num_transformer_blocks: int = 8,
         patch_grids: Sequence[int] = (2, 4, 8, 16),
         global_residual: bool = False,
+        variant: str = "paper",
         disc_channels: int = 64,
         disc_layers: int = 6,
         reconstruction: Literal["l1", "ssim_mse"] = "l1",
@@ -99,8 +102,13 @@ class RainTRN(GANDerainModule):
         self.adversarial_weight = adversarial_weight
         self.warmup_epochs = warmup_epochs
 
-    def configure_network(self) -> RainTRNNetwork:
-        """The recurrent STTN generator."""
+    def configure_network(self) -> RainTRNNetwork | CodeRainTRNNetwork:
+        """The recurrent STTN generator (``variant="code"``: the authors' released one, README "Variants")."""
+        variant = self.hparams.get("variant", "paper")
+        if variant == "code":
+            return CodeRainTRNNetwork()
+        if variant != "paper":
+            raise ValueError(f"variant must be 'paper' or 'code' (the authors' released code), got {variant!r}")
         return RainTRNNetwork(**self.network_args(RainTRNNetwork))
 
     def configure_discriminator(self) -> SpectralNormDiscriminator3d:

@@ -49,7 +49,7 @@ class RMFD(GANDerainModule):
     """
 
     alias = "rmfd"
-    architecture_args = ("nf", "blocks", "transmission_floor", "stage", "discriminator_widths")
+    architecture_args = ("nf", "blocks", "transmission_floor", "stage", "discriminator_widths", "variant")
     unsaved_args = (*GANDerainModule.unsaved_args, "init_checkpoint")
     spatial_multiple = RMFDNetwork.multiple
 
@@ -73,6 +73,7 @@ class RMFD(GANDerainModule):
         d_lr_scheduler: LRSchedulerCallable | None = None,
         gradient_clip_val: float | None = None,
         identity_start: bool = False,
+        variant: str = "paper",
         **kwargs: Any,
     ) -> None:
         if stage not in (1, 2):

@@ -130,8 +130,10 @@ class RecurrentDecoder(nn.Module):
         blocks: int = 5,
         out_channels: int = 3,
         out_bias: float | None = None,
+        skips: bool = True,
     ) -> None:
         super().__init__()
+        self.skips = skips  # False: the authors' code's A head, which adds no encoder features on the way up
         self.blocks = nn.Sequential(*(ResidualBlock(4 * nf, SLOPE) for _ in range(blocks)))
         self.lstm = ConvLSTMCell(4 * nf, 4 * nf)
         self.up_half = UpsampleConv(4 * nf, 2 * nf)
@@ -149,19 +151,30 @@ class RecurrentDecoder(nn.Module):
             nn.init.zeros_(self.out2.weight)
             nn.init.constant_(self.out2.bias, self.out_bias)
 
-    def forward(self, features: EncoderFeatures, state: LSTMState | None) -> tuple[Tensor, LSTMState]:
-        """Fused features and the previous LSTM state -> B,out,H,W map and the new state."""
-        x = self.blocks(features.quarter)
+    def skip(self, x: Tensor, feature: Tensor) -> Tensor:
+        """Add an encoder skip on the way up (unless this head takes none)."""
+        return x + feature if self.skips else x
+
+    def forward(
+        self, features: EncoderFeatures, state: LSTMState | None, fused: Tensor | None = None
+    ) -> tuple[Tensor, LSTMState]:
+        """Skip features, the previous LSTM state and the fused 1/4-scale map (default: the skips' own)
+        -> B,out,H,W map and the new state."""
+        x = self.blocks(features.quarter if fused is None else fused)
         hidden, cell = self.lstm(x, state)
         x = x + hidden
-        x = self.res_half(lrelu(self.up_half(x + features.quarter)))
-        x = self.res_full(lrelu(self.up_full(x + features.half)))
-        x = lrelu(self.fuse(x + features.full))
+        x = self.res_half(lrelu(self.up_half(self.skip(x, features.quarter))))
+        x = self.res_full(lrelu(self.up_full(self.skip(x, features.half))))
+        x = lrelu(self.fuse(self.skip(x, features.full)))
         return self.out2(lrelu(self.out1(x))), (hidden, cell)
 
 
 class MultiFrameNet(nn.Module):
-    """Two encoder branches (each its own 5-frame input) summed, then one recurrent decoder per output."""
+    """Two encoder branches (each its own 5-frame input) summed, then one recurrent decoder per output.
+
+    ``first_branch_skips`` (the authors' code): the decoders' skips come from the first branch alone, the
+    sum of both branches only feeds the residual blocks; ``head_skips`` says which heads take skips at all.
+    """
 
     def __init__(
         self,
@@ -170,14 +183,18 @@ class MultiFrameNet(nn.Module):
         branches: int = 2,
         head_channels: Sequence[int] = (3,),
         head_bias: Sequence[float | None] = (None,),
+        first_branch_skips: bool = False,
+        head_skips: Sequence[bool] | None = None,
     ) -> None:
         super().__init__()
         if len(head_channels) != len(head_bias):
             raise ValueError("head_channels and head_bias need one entry per head")
+        self.first_branch_skips = first_branch_skips
         self.encoders = nn.ModuleList(MultiFrameEncoder(nf) for _ in range(branches))
+        skips = head_skips if head_skips is not None else [True] * len(head_channels)
         self.heads = nn.ModuleList(
-            RecurrentDecoder(nf, blocks, channels, bias)
-            for channels, bias in zip(head_channels, head_bias, strict=True)
+            RecurrentDecoder(nf, blocks, channels, bias, skip)
+            for channels, bias, skip in zip(head_channels, head_bias, skips, strict=True)
         )
         init_generator(self)
         for head in self.heads:
@@ -187,10 +204,11 @@ class MultiFrameNet(nn.Module):
         self, windows: Sequence[Tensor], states: Sequence[LSTMState | None]
     ) -> tuple[list[Tensor], list[LSTMState]]:
         """One B,5,3,H,W window per branch and one state per head -> one map and new state per head."""
-        features = self.encoders[0](windows[0])
+        first = features = self.encoders[0](windows[0])
         for encoder, window in zip(self.encoders[1:], windows[1:], strict=True):
             features = features + encoder(window)
-        results = [head(features, state) for head, state in zip(self.heads, states, strict=True)]
+        skips, fused = (first, features.quarter) if self.first_branch_skips else (features, None)
+        results = [head(skips, state, fused) for head, state in zip(self.heads, states, strict=True)]
         return [out for out, _ in results], [state for _, state in results]
 
 
@@ -281,14 +299,24 @@ class RMFDNetwork(nn.Module):
     multiple = 4  # two stride-2 encoder steps, two x2 decoder steps
 
     def __init__(
-        self, nf: int = 32, blocks: int = 5, transmission_floor: float = 0.05, identity_start: bool = False
+        self,
+        nf: int = 32,
+        blocks: int = 5,
+        transmission_floor: float = 0.05,
+        identity_start: bool = False,
+        variant: str = "paper",
     ) -> None:
         super().__init__()
+        if variant not in ("paper", "code"):
+            raise ValueError(f"variant must be 'paper' or 'code' (the authors' released code), got {variant!r}")
         self.transmission_floor = transmission_floor
-        self.haze_net = MultiFrameNet(nf, blocks, head_channels=(3,), head_bias=(None,))
+        code = variant == "code"  # skips from the first branch only, none into the A head (README, "Variants")
+        self.haze_net = MultiFrameNet(nf, blocks, head_channels=(3,), head_bias=(None,), first_branch_skips=code)
         # authors' start: T = 0.5 and A = 1 everywhere, so B1 begins as a plausible dehazing
-        self.physics_net = MultiFrameNet(nf, blocks, head_channels=(1, 3), head_bias=(0.5, 1.0))
-        self.refine_net = MultiFrameNet(nf, blocks, head_channels=(3,), head_bias=(None,))
+        self.physics_net = MultiFrameNet(
+            nf, blocks, head_channels=(1, 3), head_bias=(0.5, 1.0), first_branch_skips=code, head_skips=(True, not code)
+        )
+        self.refine_net = MultiFrameNet(nf, blocks, head_channels=(3,), head_bias=(None,), first_branch_skips=code)
         if identity_start:  # documented alternative to the authors' start (README, CPU recipe)
             init_identity_path_(self.haze_net)
             init_identity_path_(self.refine_net)
