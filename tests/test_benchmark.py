@@ -210,3 +210,19 @@ def test_metrics_row_times_the_evaluator_against_basicsr_on_real_frames(nturain_
     assert row["frames"] == 2 and row["size"] == "96x192"
     assert row["zoo_ms_per_frame"] > 0 and row["reference_ms_per_frame"] > 0 and row["niqe_brisque_ms_per_frame"] > 0
     assert row["max_abs_difference"] < 1e-6
+
+
+def test_end_to_end_divides_by_the_pixels_restore_batch_returned():
+    """benchmarks/end_to_end.py counts the frames each restore call returned: a frame count written in the
+    script went stale when the a1 sample grew from 8 to 48 frames and reported ``test`` 6x slower."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "end_to_end.py"
+    spec = importlib.util.spec_from_file_location("end_to_end", path)
+    end_to_end = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(end_to_end)
+    seconds: dict = {}
+    restore = end_to_end._counting(lambda frames: torch.zeros(1, frames, 3, 48, 64), seconds)
+    for frames in (24, 24, 7):
+        restore(frames)
+    assert seconds["pixels"] == 55 * 48 * 64
