@@ -110,7 +110,7 @@ KNOWN_LIGHTEST_LOSS_DB = {
     ("estinet", "distilled-cpu"): 5.90,  # ships beside synthetic-cpu for a1: +1.60 dB against +0.79
     ("j4rnet", "synthetic-cpu"): 12.54,
     ("j4rnet", "distilled-cpu"): 7.07,
-    ("raintrn", "distilled-cpu"): 0.62,  # 0.35 after stage 1, 1.86 after stage 2, 1.56 after stage 3, 0.62 after stage 4
+    ("raintrn", "distilled-cpu"): 0.62,  # after stages 1, 2, 3: 0.35, 1.86, 1.56
     ("rmfd", "synthetic-cpu"): 12.82,
     ("s2vd", "official"): 10.03,
 }
