@@ -179,8 +179,13 @@ def rotation_of(frame: av.VideoFrame) -> int:
 
 
 def upright(frame: av.VideoFrame) -> np.ndarray:
-    """A decoded frame as RGB uint8 H,W,3, turned the way a player shows it (rain falls down in it)."""
-    return np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), k=rotation_of(frame) // 90))
+    """A decoded frame as RGB uint8 H,W,3, turned the way a player shows it (rain falls down in it).
+
+    The colour conversion runs on one thread: swscale's slice threads deadlocked a data-loader worker
+    forked from a process that had converted frames before (the worker waited on threads it never had).
+    """
+    rgb = frame.reformat(format="rgb24", threads=1).to_ndarray()
+    return np.ascontiguousarray(np.rot90(rgb, k=rotation_of(frame) // 90))
 
 
 def iter_video(path: str | Path) -> Iterator[np.ndarray]:
