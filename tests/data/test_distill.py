@@ -52,3 +52,20 @@ def test_composites_add_real_rain_to_exact_clean_targets(small_set):
 def test_an_existing_output_is_never_overwritten(small_set):
     with pytest.raises(FileExistsError, match="exists"):
         distill.build(small_set)
+
+
+def test_the_command_line_scales_the_real_rain_layers_by_the_strength_range(monkeypatch, tmp_path):
+    built = {}
+    monkeypatch.setattr(distill, "build", lambda out, *args, **kwargs: built.update(kwargs) or out)
+    distill.main(["--out", str(tmp_path / "heavy"), "--strength", "2", "6"])
+    assert built["strengths"] == (2.0, 6.0)
+    distill.main(["--out", str(tmp_path / "default")])
+    assert built["strengths"] == (0.25, 1.5)  # the set the shipped distilled recipes were trained on
+
+
+def test_a_strength_range_that_is_backwards_or_negative_is_refused(capsys, tmp_path):
+    for low, high in (("3", "1"), ("-1", "2")):
+        with pytest.raises(SystemExit):
+            distill.main(["--out", str(tmp_path / "x"), "--strength", low, high])
+        assert "--strength" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
