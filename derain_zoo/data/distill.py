@@ -21,7 +21,7 @@ a1 and ra1, the zoo's measurement clips, are never read here.
     python -m derain_zoo.data.distill --out runs/distill/data
     python -m derain_zoo.data.distill --out runs/distill/heavy --strength 2 6   # stronger real rain
 
-rb2 is a drizzle (the teacher's output is 38.5 dB PSNR-Y from its input), so at the default strengths
+rb2 is a drizzle (the teacher's output is 40.3 dB PSNR-Y from its input on average), so at the default strengths
 (0.25-1.5) the composites differ from their targets by 35-55 dB; ``--strength`` scales the layers up
 for a student that needs more rain to see (DDSA's recipe).
 """
