@@ -266,6 +266,23 @@ def remove(path: Path) -> None:
         path.unlink()
 
 
+def remove_despite_interrupts(path: Path, attempts: int = 5) -> None:
+    """``remove(path)``, tried again when an exception breaks in before it is done; then raise the first one.
+
+    A dead DataLoader worker's SIGCHLD handler raises wherever Python happens to be, once per worker that
+    exits, so the clean-up after a killed worker can itself be interrupted before it unlinks anything.
+    """
+    interrupted: Exception | None = None
+    for _ in range(attempts):
+        try:
+            remove(path)
+            break
+        except Exception as error:  # noqa: BLE001 - re-raised below, once the file is gone
+            interrupted = interrupted or error
+    if interrupted is not None:
+        raise interrupted
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -35,6 +35,7 @@ from derain_zoo.outputs import (
     output_path,
     partial_path,
     remove,
+    remove_despite_interrupts,
     remove_stale_partials,
     rename_no_replace,
 )
@@ -190,7 +191,7 @@ class PartialOutput:
             if self._video is not None:
                 self._video.abort()
         finally:
-            remove(self.partial)
+            remove_despite_interrupts(self.partial)
 
 
 class PredictionWriter(BasePredictionWriter):
@@ -337,10 +338,17 @@ class PredictionWriter(BasePredictionWriter):
         self._abort_all()
 
     def _abort_all(self) -> None:
-        for output, bar in self._open.values():
-            bar.close()
-            output.abort()
-        self._open = {}
+        """Abort every open output, each even when an earlier step was interrupted; raise the first error after."""
+        opened, self._open = self._open, {}
+        errors: list[Exception] = []
+        for output, bar in opened.values():
+            for step in (bar.close, output.abort):
+                try:
+                    step()
+                except Exception as error:  # noqa: BLE001 - re-raised below, once every partial is gone
+                    errors.append(error)
+        if errors:
+            raise errors[0]
 
 
 def _predict_datasets(trainer: L.Trainer) -> list[Any]:
