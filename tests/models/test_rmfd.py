@@ -23,7 +23,7 @@ from derain_zoo.data.rain import sample_rain
 from derain_zoo.models import DerainModule
 from derain_zoo.models.rmfd import RMFD, RMFDNetwork, invert_rain_model
 from derain_zoo.models.rmfd.module import dark_channel, ssim_loss
-from derain_zoo.models.rmfd.network import TemporalConv
+from derain_zoo.models.rmfd.network import RMFDOutput, TemporalConv
 from tests.models.helpers import assert_gan_step_isolated, stage2_warnings, video_batch
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -257,6 +257,24 @@ def test_batches_without_physical_layers_train_on_the_background_terms_and_say_s
     with pytest.warns(UserWarning, match="no haze, transmission, atmosphere"):
         losses = model.reconstruction_losses(model.network.forward_all(batch.rain), batch)
     assert set(losses) == {"inversion", "background"}
+
+
+def test_pixel_weight_adds_an_l1_term_that_sees_a_darkened_background():
+    """A background 3 grey levels too dark: SSIM barely sees it, ``pixel_weight`` x L1 charges the whole offset;
+    with the paper's 0 there is no such term."""
+    full = accumulation_batch()
+    batch = video_batch(rain=full.rain, clean=full.clean)
+    darker = (batch.clean - 3 / 255).clamp_min(0)
+    layers = {key: torch.zeros_like(batch.clean) for key in ("inversion", "haze", "transmission", "atmosphere")}
+    out = RMFDOutput(background=darker, **layers)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        paper = RMFD(**TINY).reconstruction_losses(out, batch)
+        weighted = RMFD(**TINY, pixel_weight=2.0).reconstruction_losses(out, batch)
+    assert "pixel" not in paper
+    offset = (batch.clean - darker).mean().item()
+    assert weighted["pixel"].item() == pytest.approx(2.0 * offset, rel=1e-5)
+    assert weighted["background"].item() < 0.1 * weighted["pixel"].item() / 2.0  # both at weight 1: SSIM sees < 1/10
 
 
 def test_overfitting_one_clip_halves_the_loss():

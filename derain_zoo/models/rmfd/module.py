@@ -63,6 +63,7 @@ class RMFD(GANDerainModule):
         layer_weight: float = 1.0,
         inversion_weight: float = 1.0,
         background_weight: float = 1.0,
+        pixel_weight: float = 0.0,
         adversarial_weight: float = 0.001,
         dark_temporal_weight: float = 0.1,
         dark_sparsity_weight: float = 0.01,
@@ -86,6 +87,7 @@ class RMFD(GANDerainModule):
             "layer": layer_weight,
             "inversion": inversion_weight,
             "background": background_weight,
+            "pixel": pixel_weight,
             "adversarial": adversarial_weight,
             "dark_temporal": dark_temporal_weight,
             "dark_sparsity": dark_sparsity_weight,
@@ -108,7 +110,8 @@ class RMFD(GANDerainModule):
 
     # ------------------------------------------------------------------ losses
     def reconstruction_losses(self, out: RMFDOutput, batch: VideoBatch) -> dict[str, Tensor]:
-        """-SSIM terms (as 1 - SSIM) on every layer the batch carries, on B1 and on the refined B."""
+        """-SSIM terms (as 1 - SSIM) on every layer the batch carries, on B1 and on the refined B, and with
+        ``pixel_weight`` an L1 term on B (not the authors')."""
         losses: dict[str, Tensor] = {}
         layers = batch.layers()
         missing = [key for key in LAYERS if key not in layers]
@@ -123,6 +126,8 @@ class RMFD(GANDerainModule):
         if self.loss_weights["inversion"]:
             losses["inversion"] = self.loss_weights["inversion"] * ssim_loss(out.inversion, batch.clean)
         losses["background"] = self.loss_weights["background"] * ssim_loss(out.background, batch.clean)
+        if self.loss_weights["pixel"]:  # SSIM all but ignores a constant offset; L1 does not (README, darkening)
+            losses["pixel"] = self.loss_weights["pixel"] * F.l1_loss(out.background, batch.clean)
         return losses
 
     def refinement_priors(self, background: Tensor) -> dict[str, Tensor]:
