@@ -226,3 +226,21 @@ def test_end_to_end_divides_by_the_pixels_restore_batch_returned():
     for frames in (24, 24, 7):
         restore(frames)
     assert seconds["pixels"] == 55 * 48 * 64
+
+
+def test_still_vs_moving_scores_frames_1_to_8_apart_from_the_rest():
+    """benchmarks/still_vs_moving.py: a1's camera stands still for frames 1-8 and moves after; a restored
+    sequence nearly exact on 1-8 and off on 9-48 must score high on the still stretch and low on the moving one."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "still_vs_moving.py"
+    spec = importlib.util.spec_from_file_location("still_vs_moving", path)
+    still_vs_moving = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(still_vs_moving)
+    clean = torch.rand(1, 48, 3, 24, 24, generator=torch.Generator().manual_seed(0))
+    output = (clean + 0.002).clamp(max=1)
+    output[:, 8:] = (clean[:, 8:] + 0.1).clamp(max=1)
+    scores = still_vs_moving.stretch_scores(output, clean)
+    assert scores["still 1-8"][0] > 50 and scores["still 1-8"][1] == pytest.approx(1.0, abs=1e-3)
+    assert scores["moving 9-48"][0] < 25
+    assert scores["still 1-8"][0] > scores["1-48"][0] > scores["moving 9-48"][0]
